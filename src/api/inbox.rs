@@ -1,0 +1,57 @@
+//! `/api/v1/inbox`: one long poll that keeps an agent's chat list live.
+
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::api::{cursor_after, page_limit, poll_wait};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::model::Chat;
+use crate::state::AppState;
+use crate::store::chats;
+
+#[derive(Debug, Deserialize)]
+pub struct InboxQuery {
+    after: Option<i64>,
+    wait: Option<f64>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/inbox?after=SEQ&wait=SECONDS` (agent) → `200 {chats, next}`: the chats with
+/// a message whose `seq > after`, most recent first; held open until any chat changes.
+pub async fn poll_inbox(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<InboxQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_agent()?;
+    let after = cursor_after(query.after)?;
+    let limit = page_limit(query.limit)?;
+    let wait = poll_wait(query.wait, state.config.max_wait())?;
+
+    // Enable before reading, as in the message poll: no message can slip between.
+    let changed = state.hub.inbox().notified();
+    tokio::pin!(changed);
+    changed.as_mut().enable();
+
+    let mut found = changed_since(&state, after, limit).await?;
+    if found.is_empty() && !wait.is_zero() && !state.hub.is_shutting_down() {
+        tokio::select! {
+            _ = &mut changed => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = state.hub.shutting_down() => {}
+        }
+        found = changed_since(&state, after, limit).await?;
+    }
+    let next = found.iter().map(|c| c.last_seq).max().unwrap_or(after);
+    Ok(HttpResponse::Ok().json(json!({ "chats": found, "next": next })))
+}
+
+async fn changed_since(state: &AppState, after: i64, limit: usize) -> Result<Vec<Chat>, ApiError> {
+    state
+        .store
+        .read(move |conn| Ok(chats::changed_since(conn, after, limit)?))
+        .await
+}

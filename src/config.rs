@@ -1,0 +1,60 @@
+//! Runtime settings: every field is a command-line flag and a `PARLEY_*` environment variable.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the server runs. Defaults give a working chat at http://127.0.0.1:8080 with `./parley.db`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address to listen on (use port 0 for an ephemeral port).
+    #[arg(long, env = "PARLEY_ADDR", default_value = "127.0.0.1:8080", global = true)]
+    pub addr: String,
+
+    /// SQLite database file; created on first start.
+    #[arg(long, env = "PARLEY_DB", default_value = "./parley.db", global = true)]
+    pub db: PathBuf,
+
+    /// Longest time, in seconds, a long poll is held open before it answers empty.
+    #[arg(long, env = "PARLEY_POLL_TIMEOUT", default_value_t = 25, global = true)]
+    pub poll_timeout: u64,
+
+    /// Lifetime of an agent session, in days.
+    #[arg(long, env = "PARLEY_SESSION_DAYS", default_value_t = 30, global = true)]
+    pub session_days: u64,
+
+    /// Email of the admin created on first start when the database has no agent.
+    #[arg(long, env = "PARLEY_ADMIN_EMAIL", global = true, hide_env_values = true)]
+    pub admin_email: Option<String>,
+
+    /// Password of that first admin (else a random one is printed once to the log).
+    #[arg(long, env = "PARLEY_ADMIN_PASSWORD", global = true, hide_env_values = true)]
+    pub admin_password: Option<String>,
+
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "PARLEY_WORKERS", global = true)]
+    pub workers: Option<usize>,
+}
+
+impl Config {
+    /// The clamp applied to a client's `wait`.
+    pub fn max_wait(&self) -> Duration {
+        Duration::from_secs(self.poll_timeout)
+    }
+
+    pub fn session_lifetime(&self) -> Duration {
+        Duration::from_secs(self.session_days * 24 * 60 * 60)
+    }
+
+    /// A configuration for tests and embedding: ephemeral port, the given database.
+    pub fn for_tests(db: PathBuf) -> Self {
+        Self {
+            addr: "127.0.0.1:0".into(),
+            db,
+            poll_timeout: 25,
+            session_days: 30,
+            admin_email: None,
+            admin_password: None,
+            workers: Some(2),
+        }
+    }
+}

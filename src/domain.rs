@@ -1,0 +1,208 @@
+//! Validated input types: handlers receive values that already obey the contract's rules.
+
+use crate::error::ApiError;
+use time::macros::format_description;
+use time::OffsetDateTime;
+
+/// Longest message body, in characters (not bytes).
+pub const MAX_BODY_CHARS: usize = 4000;
+
+/// A message body: non-empty after trimming, at most 4000 characters, kept verbatim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageBody(String);
+
+impl MessageBody {
+    pub fn parse(raw: String) -> Result<Self, ApiError> {
+        if raw.trim().is_empty() {
+            return Err(ApiError::invalid("body must not be empty"));
+        }
+        if raw.chars().count() > MAX_BODY_CHARS {
+            return Err(ApiError::invalid(format!(
+                "body must be at most {MAX_BODY_CHARS} characters"
+            )));
+        }
+        Ok(Self(raw))
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A client's idempotency key: 1–64 of `[A-Za-z0-9_-]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub fn parse(raw: String) -> Result<Self, ApiError> {
+        let valid_chars = raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if raw.is_empty() || raw.len() > 64 || !valid_chars {
+            return Err(ApiError::invalid(
+                "client_id must be 1-64 characters of A-Z, a-z, 0-9, _ and -",
+            ));
+        }
+        Ok(Self(raw))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A person's display name: trimmed, 1–100 characters.
+pub fn parse_name(raw: &str) -> Result<String, ApiError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "name must be 1-100 characters without control characters",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// An email address: trimmed, lower-cased, one `@` with text on both sides, at most 254 bytes.
+pub fn parse_email(raw: &str) -> Result<String, ApiError> {
+    let email = raw.trim().to_lowercase();
+    let well_formed = match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    };
+    if !well_formed || email.len() > 254 {
+        return Err(ApiError::invalid("email is not a valid address"));
+    }
+    Ok(email)
+}
+
+/// Shortest agent password, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
+/// An agent password: 10–1024 characters (the upper bound keeps hashing cheap to refuse).
+pub fn parse_password(raw: &str) -> Result<String, ApiError> {
+    let chars = raw.chars().count();
+    if chars < MIN_PASSWORD_CHARS || chars > 1024 {
+        return Err(ApiError::invalid(format!(
+            "password must be {MIN_PASSWORD_CHARS}-1024 characters"
+        )));
+    }
+    Ok(raw.to_string())
+}
+
+/// A URL the visitor came from: at most 2048 bytes, http(s) only, else dropped.
+pub fn parse_page_url(raw: &str) -> Option<String> {
+    let url = raw.trim();
+    let is_web = url.starts_with("http://") || url.starts_with("https://");
+    (is_web && url.len() <= 2048 && !url.chars().any(char::is_control)).then(|| url.to_string())
+}
+
+/// Agent roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Agent,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Agent => "agent",
+        }
+    }
+
+    pub fn from_db(raw: &str) -> Self {
+        if raw == "admin" {
+            Role::Admin
+        } else {
+            Role::Agent
+        }
+    }
+}
+
+/// The instant as the contract writes it: RFC 3339 UTC with milliseconds.
+pub fn timestamp(at: OffsetDateTime) -> String {
+    let format = format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .expect("a UTC date always formats")
+}
+
+/// Now, in the contract's timestamp format.
+pub fn now() -> String {
+    timestamp(OffsetDateTime::now_utc())
+}
+
+/// A new time-ordered id.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_of_only_white_space_is_refused() {
+        assert!(MessageBody::parse(" \n\t ".into()).is_err());
+        assert!(MessageBody::parse(String::new()).is_err());
+    }
+
+    #[test]
+    fn a_body_is_counted_in_characters_not_bytes() {
+        assert!(MessageBody::parse("é".repeat(4000)).is_ok());
+        assert!(MessageBody::parse("é".repeat(4001)).is_err());
+    }
+
+    #[test]
+    fn a_body_is_stored_verbatim() {
+        let body = MessageBody::parse("  <b>hi</b>\n".into()).unwrap();
+        assert_eq!(body.into_inner(), "  <b>hi</b>\n");
+    }
+
+    #[test]
+    fn client_ids_allow_only_the_contract_alphabet() {
+        assert!(ClientId::parse("abc-DEF_123".into()).is_ok());
+        assert!(ClientId::parse("a".repeat(64)).is_ok());
+        assert!(ClientId::parse("a".repeat(65)).is_err());
+        assert!(ClientId::parse(String::new()).is_err());
+        assert!(ClientId::parse("a b".into()).is_err());
+        assert!(ClientId::parse("é".into()).is_err());
+    }
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(parse_email(" Ann@Example.COM ").unwrap(), "ann@example.com");
+        assert!(parse_email("nope").is_err());
+        assert!(parse_email("@x").is_err());
+        assert!(parse_email("a@b@c").is_err());
+    }
+
+    #[test]
+    fn passwords_must_be_long_enough() {
+        assert!(parse_password("short").is_err());
+        assert!(parse_password("long enough pass").is_ok());
+    }
+
+    #[test]
+    fn page_urls_must_be_web_urls() {
+        assert!(parse_page_url("javascript:alert(1)").is_none());
+        assert_eq!(parse_page_url("https://a.example/x").as_deref(), Some("https://a.example/x"));
+    }
+
+    #[test]
+    fn timestamps_have_milliseconds_and_z() {
+        let at = OffsetDateTime::from_unix_timestamp_nanos(1_795_304_200_123_456_789).unwrap();
+        let text = timestamp(at);
+        assert!(text.ends_with('Z') && text.len() == 24, "{text}");
+        assert!(text.contains(".123Z"));
+    }
+}

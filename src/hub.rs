@@ -1,0 +1,260 @@
+//! Where a long poll waits: one `Notify` per chat that has pollers, one for the agent inbox.
+//!
+//! The protocol that makes polling race-free:
+//! 1. a poller [`Hub::subscribe`]s and `enable()`s its `Notified` future **before** it reads
+//!    the database;
+//! 2. a writer commits **before** it calls [`Hub::chat_changed`].
+//!
+//! `notify_waiters` wakes every `Notified` that was enabled before the call. So a commit is
+//! either visible to the poller's read, or its notification comes after the poller enabled
+//! its future and wakes it: no change can fall between the read and the wait.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use crate::model::Typing;
+
+/// A `true` typing state lasts this long after the last one.
+pub const TYPING_TTL: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+struct ChatEntry {
+    notify: Arc<Notify>,
+    /// Live subscriptions; the entry is removed when this drops to zero.
+    subscribers: usize,
+}
+
+#[derive(Default, Clone, Copy)]
+struct TypingUntil {
+    visitor: Option<Instant>,
+    agent: Option<Instant>,
+}
+
+/// Shared, cheap to clone.
+#[derive(Clone, Default)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    chats: Mutex<HashMap<String, ChatEntry>>,
+    inbox: Notify,
+    typing: Mutex<HashMap<String, TypingUntil>>,
+    shutting_down: AtomicBool,
+    shutdown: Notify,
+}
+
+/// A poller's registration on one chat; dropping it unregisters.
+pub struct Subscription {
+    hub: Hub,
+    chat_id: String,
+    notify: Arc<Notify>,
+}
+
+impl Subscription {
+    pub fn notify(&self) -> &Notify {
+        &self.notify
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut chats = self.hub.inner.chats.lock().expect("hub lock is never poisoned");
+        if let Some(entry) = chats.get_mut(&self.chat_id) {
+            entry.subscribers -= 1;
+            if entry.subscribers == 0 {
+                chats.remove(&self.chat_id);
+            }
+        }
+    }
+}
+
+impl Hub {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers a poller on a chat. Enable its `notify().notified()` before reading.
+    pub fn subscribe(&self, chat_id: &str) -> Subscription {
+        let mut chats = self.inner.chats.lock().expect("hub lock is never poisoned");
+        let entry = chats.entry(chat_id.to_string()).or_default();
+        entry.subscribers += 1;
+        Subscription {
+            hub: self.clone(),
+            chat_id: chat_id.to_string(),
+            notify: entry.notify.clone(),
+        }
+    }
+
+    /// Number of chats with at least one poller (for metrics and tests).
+    pub fn watched_chats(&self) -> usize {
+        self.inner.chats.lock().expect("hub lock is never poisoned").len()
+    }
+
+    /// Wakes the chat's pollers. Call only after the change has committed.
+    pub fn chat_changed(&self, chat_id: &str) {
+        let notify = {
+            let chats = self.inner.chats.lock().expect("hub lock is never poisoned");
+            chats.get(chat_id).map(|entry| entry.notify.clone())
+        };
+        if let Some(notify) = notify {
+            notify.notify_waiters();
+        }
+    }
+
+    /// Wakes the chat's pollers and the agents' inbox pollers (a new message anywhere).
+    pub fn message_added(&self, chat_id: &str) {
+        self.chat_changed(chat_id);
+        self.inner.inbox.notify_waiters();
+    }
+
+    pub fn inbox(&self) -> &Notify {
+        &self.inner.inbox
+    }
+
+    /// Records a typing state and wakes the chat's pollers; a `true` expires by itself.
+    pub fn set_typing(&self, chat_id: &str, agent_side: bool, typing: bool) {
+        let changed = {
+            let mut all = self.inner.typing.lock().expect("hub lock is never poisoned");
+            let now = Instant::now();
+            let before = current(all.get(chat_id).copied(), now);
+            let entry = all.entry(chat_id.to_string()).or_default();
+            let until = typing.then(|| now + TYPING_TTL);
+            if agent_side {
+                entry.agent = until;
+            } else {
+                entry.visitor = until;
+            }
+            let after = current(Some(*entry), now);
+            if after == Typing::default() {
+                all.remove(chat_id);
+            }
+            before != after
+        };
+        if changed {
+            self.chat_changed(chat_id);
+        }
+        if typing {
+            // Wake pollers when the state lapses, so they learn it without asking.
+            let hub = self.clone();
+            let chat_id = chat_id.to_string();
+            tokio::spawn(async move {
+                tokio::time::sleep(TYPING_TTL + Duration::from_millis(20)).await;
+                hub.expire_typing(&chat_id);
+            });
+        }
+    }
+
+    fn expire_typing(&self, chat_id: &str) {
+        let expired = {
+            let mut all = self.inner.typing.lock().expect("hub lock is never poisoned");
+            let now = Instant::now();
+            match all.get(chat_id).copied() {
+                Some(entry) if current(Some(entry), now) == Typing::default() => {
+                    all.remove(chat_id);
+                    true
+                }
+                _ => false,
+            }
+        };
+        if expired {
+            self.chat_changed(chat_id);
+        }
+    }
+
+    pub fn typing(&self, chat_id: &str) -> Typing {
+        let all = self.inner.typing.lock().expect("hub lock is never poisoned");
+        current(all.get(chat_id).copied(), Instant::now())
+    }
+
+    /// Answers every held poll now and makes new ones return at once.
+    pub fn shut_down(&self) {
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+        self.inner.shutdown.notify_waiters();
+        self.inner.inbox.notify_waiters();
+        let notifies: Vec<_> = {
+            let chats = self.inner.chats.lock().expect("hub lock is never poisoned");
+            chats.values().map(|entry| entry.notify.clone()).collect()
+        };
+        for notify in notifies {
+            notify.notify_waiters();
+        }
+    }
+
+    /// Resolves when the server starts shutting down (at once if it already has).
+    pub async fn shutting_down(&self) {
+        let notified = self.inner.shutdown.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.inner.shutting_down.load(Ordering::SeqCst) {
+            return;
+        }
+        notified.await;
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::SeqCst)
+    }
+}
+
+fn current(entry: Option<TypingUntil>, now: Instant) -> Typing {
+    let live = |until: Option<Instant>| until.is_some_and(|t| t > now);
+    entry.map_or_else(Typing::default, |e| Typing {
+        visitor: live(e.visitor),
+        agent: live(e.agent),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_change_after_enable_wakes_the_poller() {
+        let hub = Hub::new();
+        let subscription = hub.subscribe("c1");
+        let notified = subscription.notify().notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        // The "commit" lands between the poller's read and its wait.
+        hub.message_added("c1");
+        tokio::time::timeout(Duration::from_secs(1), notified)
+            .await
+            .expect("a notification given after enable() is never lost");
+    }
+
+    #[tokio::test]
+    async fn entries_are_removed_when_the_last_poller_leaves() {
+        let hub = Hub::new();
+        let a = hub.subscribe("c1");
+        let b = hub.subscribe("c1");
+        assert_eq!(hub.watched_chats(), 1);
+        drop(a);
+        assert_eq!(hub.watched_chats(), 1);
+        drop(b);
+        assert_eq!(hub.watched_chats(), 0);
+    }
+
+    #[tokio::test]
+    async fn typing_is_per_side_and_can_be_cleared() {
+        let hub = Hub::new();
+        hub.set_typing("c1", false, true);
+        assert_eq!(hub.typing("c1"), Typing { visitor: true, agent: false });
+        hub.set_typing("c1", false, false);
+        assert_eq!(hub.typing("c1"), Typing::default());
+    }
+
+    #[tokio::test]
+    async fn shutdown_is_seen_even_by_late_callers() {
+        let hub = Hub::new();
+        hub.shut_down();
+        tokio::time::timeout(Duration::from_millis(100), hub.shutting_down())
+            .await
+            .expect("resolves at once after shut_down");
+    }
+}

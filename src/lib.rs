@@ -1,0 +1,15 @@
+//! Parley: a self-hosted customer-support live chat in one binary and one SQLite file.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod assets;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod hub;
+pub mod model;
+pub mod startup;
+pub mod state;
+pub mod store;

@@ -1,0 +1,74 @@
+//! The contract's objects as they go over the wire.
+
+use serde::Serialize;
+
+use crate::domain::Role;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Visitor {
+    pub id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub page_url: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Agent {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Author {
+    pub id: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Message {
+    pub id: String,
+    pub seq: i64,
+    pub chat_id: String,
+    pub sender: String,
+    pub author: Option<Author>,
+    pub body: String,
+    pub client_id: Option<String>,
+    pub event: Option<String>,
+    pub attachment: Option<serde_json::Value>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Chat {
+    pub id: String,
+    pub status: String,
+    pub visitor: Visitor,
+    pub assignee: Option<Agent>,
+    pub created_at: String,
+    pub last_seq: i64,
+    pub last_message_at: Option<String>,
+    pub last_message: Option<Message>,
+    /// Visitor messages the agents have not read yet.
+    pub unread: i64,
+    /// Agent messages the visitor has not read yet (an extension for the visitor's side).
+    pub unread_by_visitor: i64,
+}
+
+/// Read markers of both sides of a chat.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct ReadMarkers {
+    pub visitor: i64,
+    pub agent: i64,
+}
+
+/// Who is typing in a chat right now.
+#[derive(Debug, Clone, Copy, Serialize, Default, PartialEq, Eq)]
+pub struct Typing {
+    pub visitor: bool,
+    pub agent: bool,
+}

@@ -1,0 +1,13 @@
+//! The state every handler shares, built once at startup.
+
+use crate::auth::SessionCache;
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::store::Store;
+
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub hub: Hub,
+    pub sessions: SessionCache,
+}

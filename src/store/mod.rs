@@ -1,0 +1,125 @@
+//! SQLite storage: the read pool, the single group-committing writer, migrations and queries.
+//!
+//! SQL stays synchronous. Handlers reach it only through [`Store::read`] (a pooled connection
+//! on the blocking thread pool) and [`Store::write`] (a job for the writer thread), so no
+//! connection is ever held across an `.await`.
+
+pub mod agents;
+pub mod chats;
+pub mod messages;
+pub mod tokens;
+pub mod visitors;
+mod writer;
+
+use std::path::Path;
+use std::time::Duration;
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::Connection;
+
+use crate::error::ApiError;
+pub use writer::Writer;
+
+/// The whole schema, applied to an empty database.
+const SCHEMA: &str = include_str!("../../schema.sql");
+
+/// `PRAGMA user_version` of a database that has [`SCHEMA`]; bump it with each migration.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Ordered migrations: `MIGRATIONS[i]` takes a database from version `i + 1` to `i + 2`.
+const MIGRATIONS: &[&str] = &[];
+
+pub type Pool = r2d2::Pool<SqliteConnectionManager>;
+
+/// Handle to the database, cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+    writer: Writer,
+}
+
+/// Settings on every connection: WAL lets readers run beside the writer; NORMAL sync in WAL
+/// mode still survives a process crash (only an OS crash can lose the last commits).
+fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// Opens one configured connection (for the writer, the CLI and backups).
+pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let mut conn = Connection::open(path)?;
+    configure(&mut conn)?;
+    Ok(conn)
+}
+
+/// Brings the database to [`SCHEMA_VERSION`].
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version == 0 {
+        tx.execute_batch(SCHEMA)?;
+    } else {
+        for migration in MIGRATIONS.iter().skip((version - 1).max(0) as usize) {
+            tx.execute_batch(migration)?;
+        }
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database, then starts the writer.
+    pub fn open(path: &Path, readers: u32) -> Result<Self, Box<dyn std::error::Error>> {
+        let mut conn = open(path)?;
+        migrate(&mut conn)?;
+        let manager = SqliteConnectionManager::file(path).with_init(|conn| {
+            configure(conn)?;
+            // Readers never write: a bug that tries is caught here, not in the data.
+            conn.pragma_update(None, "query_only", true)
+        });
+        let pool = r2d2::Pool::builder()
+            .max_size(readers)
+            .min_idle(Some(1))
+            .build(manager)?;
+        Ok(Self {
+            pool,
+            writer: Writer::start(conn),
+        })
+    }
+
+    /// Runs a read-only query on a pooled connection, off the async threads.
+    pub async fn read<T, F>(&self, query: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let conn = pool.get()?;
+            query(&conn)
+        })
+        .await?
+    }
+
+    /// Runs `job` in the writer's transaction; resolves once that transaction has committed.
+    /// An `Err` from the job rolls back only the job's own changes.
+    pub async fn write<T, F>(&self, job: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.writer.run(job).await
+    }
+
+    /// A pooled connection for synchronous callers (the CLI, health checks in blocking code).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+}

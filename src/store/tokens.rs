@@ -1,0 +1,63 @@
+//! Queries on bearer tokens (stored only as SHA-256 hashes).
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::domain::Role;
+
+/// Who a token belongs to, as the database knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    Visitor { id: String },
+    Agent { id: String, role: Role },
+}
+
+pub fn insert(
+    conn: &Connection,
+    hash: &[u8],
+    kind: &str,
+    owner_id: &str,
+    created_at: &str,
+    expires_at: Option<&str>,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO tokens (hash, kind, owner_id, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![hash, kind, owner_id, created_at, expires_at])?;
+    Ok(())
+}
+
+/// The live owner of a token: not expired at `now`, and for agents not disabled.
+pub fn lookup(conn: &Connection, hash: &[u8], now: &str) -> rusqlite::Result<Option<Owner>> {
+    conn.prepare_cached(
+        "SELECT t.kind, t.owner_id, a.role
+         FROM tokens t LEFT JOIN agents a ON t.kind = 'agent' AND a.id = t.owner_id
+         WHERE t.hash = ?1 AND (t.expires_at IS NULL OR t.expires_at > ?2)
+           AND (t.kind = 'visitor' OR a.disabled = 0)",
+    )?
+    .query_row(params![hash, now], |row| {
+        let kind: String = row.get(0)?;
+        let id: String = row.get(1)?;
+        Ok(if kind == "agent" {
+            Owner::Agent {
+                id,
+                role: Role::from_db(&row.get::<_, String>(2)?),
+            }
+        } else {
+            Owner::Visitor { id }
+        })
+    })
+    .optional()
+}
+
+pub fn delete(conn: &Connection, hash: &[u8]) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM tokens WHERE hash = ?1")?
+        .execute([hash])?;
+    Ok(())
+}
+
+/// Revokes every token of an owner except `keep` (e.g. the session changing a password).
+pub fn delete_for_owner(conn: &Connection, owner_id: &str, keep: Option<&[u8]>) -> rusqlite::Result<usize> {
+    conn.prepare_cached("DELETE FROM tokens WHERE owner_id = ?1 AND hash IS NOT ?2")?
+        .execute(params![owner_id, keep])
+}

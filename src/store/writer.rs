@@ -1,0 +1,114 @@
+//! The single writer: one thread, one connection, group commit.
+//!
+//! Every write of the server is a job sent to this thread. The thread takes all jobs that
+//! are waiting, runs each in its own SAVEPOINT inside one `BEGIN IMMEDIATE` transaction,
+//! commits once, and only then answers each job. So a `201` always means "on disk", one
+//! fsync serves a whole batch, and seq order is commit order.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use crate::error::ApiError;
+
+/// Most jobs committed in one transaction; bounds the latency of the first job in a batch.
+const MAX_BATCH: usize = 512;
+
+/// Called once the batch's transaction has ended, with `Ok` when it committed.
+type Reply = Box<dyn FnOnce(Result<(), &rusqlite::Error>) + Send>;
+/// Runs against the transaction's connection, or is told (`None`) that none could be opened.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> Reply + Send>;
+
+/// Sends jobs to the writer thread. The thread ends when every clone is dropped.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    pub fn start(conn: Connection) -> Self {
+        let (jobs, queue) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("parley-writer".into())
+            .spawn(move || writer_loop(conn, queue))
+            .expect("the OS can start one more thread at startup");
+        Self { jobs }
+    }
+
+    /// Runs `job` in the next transaction and waits for its commit.
+    pub async fn run<T, F>(&self, job: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (done, outcome) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = match conn {
+                Some(conn) => in_savepoint(conn, job),
+                None => Err(ApiError::Unavailable),
+            };
+            Box::new(move |commit: Result<(), &rusqlite::Error>| {
+                let answer = match commit {
+                    Ok(()) => result,
+                    Err(e) => Err(ApiError::Internal(Box::new(std::io::Error::other(format!(
+                        "commit failed: {e}"
+                    ))))),
+                };
+                // The caller may have gone away (client disconnected): nothing to do then.
+                let _ = done.send(answer);
+            })
+        });
+        self.jobs.send(job).map_err(|_| ApiError::Unavailable)?;
+        outcome.await.map_err(|_| ApiError::Unavailable)?
+    }
+}
+
+/// Runs one job so that its failure (an error or a panic) undoes only its own changes.
+fn in_savepoint<T>(
+    conn: &Connection,
+    job: impl FnOnce(&Connection) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    conn.prepare_cached("SAVEPOINT job")?.execute([])?;
+    let result = catch_unwind(AssertUnwindSafe(|| job(conn))).unwrap_or_else(|_| {
+        Err(ApiError::Internal(Box::new(std::io::Error::other(
+            "a write job panicked",
+        ))))
+    });
+    if result.is_err() {
+        conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
+    }
+    conn.prepare_cached("RELEASE job")?.execute([])?;
+    result
+}
+
+fn writer_loop(conn: Connection, queue: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Ok(first) = queue.recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            log::error!("writer could not begin a transaction: {e}");
+            for job in batch.drain(..) {
+                job(None)(Err(&e));
+            }
+            continue;
+        }
+        let replies: Vec<Reply> = batch.drain(..).map(|job| job(Some(&conn))).collect();
+        let commit = conn.execute_batch("COMMIT");
+        if let Err(e) = &commit {
+            log::error!("writer could not commit: {e}");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for reply in replies {
+            reply(commit.as_ref().map(|_| ()));
+        }
+    }
+    log::debug!("writer stopped: every store handle is gone");
+}
