@@ -50,14 +50,21 @@ async fn static_file(req: HttpRequest, path: web::Path<String>) -> Result<HttpRe
 }
 
 /// Serves an embedded file with its type, an ETag, and `304` when the client has it.
-fn serve(req: &HttpRequest, path: &str, frame_ancestors: Option<&str>) -> Result<HttpResponse, ApiError> {
+fn serve(
+    req: &HttpRequest,
+    path: &str,
+    frame_ancestors: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
     let file = Assets::get(path).ok_or(ApiError::NotFound)?;
     let etag = EntityTag::new_strong(hex::encode(&file.metadata.sha256_hash()[..16]));
     let cached = req
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim().trim_start_matches("W/") == etag.to_string()));
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().trim_start_matches("W/") == etag.to_string())
+        });
     let mut response = if cached {
         HttpResponse::NotModified()
     } else {

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use futures_util::future::LocalBoxFuture;
 use rand::RngCore;
@@ -45,7 +47,10 @@ impl Caller {
 
     pub fn require_admin(&self) -> Result<&str, ApiError> {
         match self {
-            Caller::Agent { id, role: Role::Admin } => Ok(id),
+            Caller::Agent {
+                id,
+                role: Role::Admin,
+            } => Ok(id),
             _ => Err(ApiError::Forbidden("only admins may do this")),
         }
     }
@@ -108,10 +113,13 @@ pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
 const SESSION_CACHE_TTL: Duration = Duration::from_secs(10);
 const SESSION_CACHE_MAX: usize = 100_000;
 
+/// A token hash's owner and when it was looked up.
+type CachedOwners = HashMap<[u8; 32], (Owner, Instant)>;
+
 /// Token hash → owner, so a request does not hit the database to authenticate.
 #[derive(Clone, Default)]
 pub struct SessionCache {
-    entries: Arc<Mutex<HashMap<[u8; 32], (Owner, Instant)>>>,
+    entries: Arc<Mutex<CachedOwners>>,
 }
 
 impl SessionCache {
@@ -136,7 +144,10 @@ impl SessionCache {
 
     /// Forgets one token (logout).
     pub fn forget(&self, hash: &[u8; 32]) {
-        self.entries.lock().expect("cache lock is never poisoned").remove(hash);
+        self.entries
+            .lock()
+            .expect("cache lock is never poisoned")
+            .remove(hash);
     }
 
     /// Forgets every token of an owner (disable, password change).
@@ -155,7 +166,8 @@ pub fn bearer(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= 128).then_some(token)
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= 128)
+        .then_some(token)
 }
 
 impl FromRequest for Caller {

@@ -10,7 +10,11 @@ use crate::startup::{random_password, Application};
 use crate::{api, auth, store};
 
 #[derive(Debug, Parser)]
-#[command(name = "parley", version, about = "Self-hosted live chat: one binary, one SQLite file")]
+#[command(
+    name = "parley",
+    version,
+    about = "Self-hosted live chat: one binary, one SQLite file"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub config: Config,
@@ -72,7 +76,12 @@ fn agent(config: &Config, command: AgentCommand) -> CliResult {
     let mut conn = store::open(&config.db)?;
     store::migrate(&mut conn)?;
     match command {
-        AgentCommand::Add { email, name, password, role } => {
+        AgentCommand::Add {
+            email,
+            name,
+            password,
+            role,
+        } => {
             let (password, generated) = match password {
                 Some(p) => (domain::parse_password(&p)?, false),
                 None => (random_password(), true),
@@ -92,7 +101,12 @@ fn agent(config: &Config, command: AgentCommand) -> CliResult {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             api::agents::create(&tx, &agent, &hash)?;
             tx.commit()?;
-            println!("added {} {} ({})", agent.role.as_str(), agent.email, agent.id);
+            println!(
+                "added {} {} ({})",
+                agent.role.as_str(),
+                agent.email,
+                agent.id
+            );
             if generated {
                 println!("password: {password}");
             }

@@ -7,7 +7,12 @@ use std::time::Duration;
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
     /// Address to listen on (use port 0 for an ephemeral port).
-    #[arg(long, env = "PARLEY_ADDR", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "PARLEY_ADDR",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub addr: String,
 
     /// SQLite database file; created on first start.
@@ -23,11 +28,21 @@ pub struct Config {
     pub session_days: u64,
 
     /// Email of the admin created on first start when the database has no agent.
-    #[arg(long, env = "PARLEY_ADMIN_EMAIL", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "PARLEY_ADMIN_EMAIL",
+        global = true,
+        hide_env_values = true
+    )]
     pub admin_email: Option<String>,
 
     /// Password of that first admin (else a random one is printed once to the log).
-    #[arg(long, env = "PARLEY_ADMIN_PASSWORD", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "PARLEY_ADMIN_PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
     pub admin_password: Option<String>,
 
     /// HTTP worker threads (default: one per core).

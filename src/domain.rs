@@ -86,7 +86,7 @@ pub const MIN_PASSWORD_CHARS: usize = 10;
 /// An agent password: 10–1024 characters (the upper bound keeps hashing cheap to refuse).
 pub fn parse_password(raw: &str) -> Result<String, ApiError> {
     let chars = raw.chars().count();
-    if chars < MIN_PASSWORD_CHARS || chars > 1024 {
+    if !(MIN_PASSWORD_CHARS..=1024).contains(&chars) {
         return Err(ApiError::invalid(format!(
             "password must be {MIN_PASSWORD_CHARS}-1024 characters"
         )));
@@ -128,9 +128,8 @@ impl Role {
 
 /// The instant as the contract writes it: RFC 3339 UTC with milliseconds.
 pub fn timestamp(at: OffsetDateTime) -> String {
-    let format = format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
+    let format =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     at.to_offset(time::UtcOffset::UTC)
         .format(&format)
         .expect("a UTC date always formats")
@@ -195,7 +194,10 @@ mod tests {
     #[test]
     fn page_urls_must_be_web_urls() {
         assert!(parse_page_url("javascript:alert(1)").is_none());
-        assert_eq!(parse_page_url("https://a.example/x").as_deref(), Some("https://a.example/x"));
+        assert_eq!(
+            parse_page_url("https://a.example/x").as_deref(),
+            Some("https://a.example/x")
+        );
     }
 
     #[test]

@@ -129,10 +129,22 @@ mod tests {
             (ApiError::NotFound, 404, "not_found"),
             (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
             (ApiError::Conflict("x".into()), 409, "conflict"),
-            (ApiError::PayloadTooLarge("x".into()), 413, "payload_too_large"),
-            (ApiError::UnsupportedMediaType("x".into()), 415, "unsupported_media_type"),
+            (
+                ApiError::PayloadTooLarge("x".into()),
+                413,
+                "payload_too_large",
+            ),
+            (
+                ApiError::UnsupportedMediaType("x".into()),
+                415,
+                "unsupported_media_type",
+            ),
             (ApiError::invalid("x"), 422, "invalid"),
-            (ApiError::RateLimited { retry_after: 3 }, 429, "rate_limited"),
+            (
+                ApiError::RateLimited { retry_after: 3 },
+                429,
+                "rate_limited",
+            ),
             (ApiError::Unavailable, 503, "unavailable"),
         ];
         for (error, status, code) in cases {

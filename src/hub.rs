@@ -64,7 +64,12 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let mut chats = self.hub.inner.chats.lock().expect("hub lock is never poisoned");
+        let mut chats = self
+            .hub
+            .inner
+            .chats
+            .lock()
+            .expect("hub lock is never poisoned");
         if let Some(entry) = chats.get_mut(&self.chat_id) {
             entry.subscribers -= 1;
             if entry.subscribers == 0 {
@@ -93,7 +98,11 @@ impl Hub {
 
     /// Number of chats with at least one poller (for metrics and tests).
     pub fn watched_chats(&self) -> usize {
-        self.inner.chats.lock().expect("hub lock is never poisoned").len()
+        self.inner
+            .chats
+            .lock()
+            .expect("hub lock is never poisoned")
+            .len()
     }
 
     /// Wakes the chat's pollers. Call only after the change has committed.
@@ -120,7 +129,11 @@ impl Hub {
     /// Records a typing state and wakes the chat's pollers; a `true` expires by itself.
     pub fn set_typing(&self, chat_id: &str, agent_side: bool, typing: bool) {
         let changed = {
-            let mut all = self.inner.typing.lock().expect("hub lock is never poisoned");
+            let mut all = self
+                .inner
+                .typing
+                .lock()
+                .expect("hub lock is never poisoned");
             let now = Instant::now();
             let before = current(all.get(chat_id).copied(), now);
             let entry = all.entry(chat_id.to_string()).or_default();
@@ -152,7 +165,11 @@ impl Hub {
 
     fn expire_typing(&self, chat_id: &str) {
         let expired = {
-            let mut all = self.inner.typing.lock().expect("hub lock is never poisoned");
+            let mut all = self
+                .inner
+                .typing
+                .lock()
+                .expect("hub lock is never poisoned");
             let now = Instant::now();
             match all.get(chat_id).copied() {
                 Some(entry) if current(Some(entry), now) == Typing::default() => {
@@ -168,7 +185,11 @@ impl Hub {
     }
 
     pub fn typing(&self, chat_id: &str) -> Typing {
-        let all = self.inner.typing.lock().expect("hub lock is never poisoned");
+        let all = self
+            .inner
+            .typing
+            .lock()
+            .expect("hub lock is never poisoned");
         current(all.get(chat_id).copied(), Instant::now())
     }
 
@@ -244,7 +265,13 @@ mod tests {
     async fn typing_is_per_side_and_can_be_cleared() {
         let hub = Hub::new();
         hub.set_typing("c1", false, true);
-        assert_eq!(hub.typing("c1"), Typing { visitor: true, agent: false });
+        assert_eq!(
+            hub.typing("c1"),
+            Typing {
+                visitor: true,
+                agent: false
+            }
+        );
         hub.set_typing("c1", false, false);
         assert_eq!(hub.typing("c1"), Typing::default());
     }

@@ -34,9 +34,9 @@ impl Application {
         ensure_first_admin(&store, &config).await?;
         let listener = TcpListener::bind(&config.addr)?;
         let port = listener.local_addr()?.port();
-        let workers = config.workers.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(2, |n| n.get())
-        });
+        let workers = config
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let state = web::Data::new(AppState {
             config,
             store,
@@ -54,7 +54,8 @@ impl Application {
                         let response =
                             actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed);
                         Ok(ErrorHandlerResponse::Response(
-                            actix_web::dev::ServiceResponse::new(req, response).map_into_right_body(),
+                            actix_web::dev::ServiceResponse::new(req, response)
+                                .map_into_right_body(),
                         ))
                     },
                 ))
@@ -75,8 +76,19 @@ impl Application {
         // Signals are ours: on SIGTERM we first answer the held polls (see `run_until_stopped`).
         .disable_signals()
         .run();
-        log::info!("listening on http://{}:{port}", state.config.addr.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h));
-        Ok(Self { port, server, state })
+        log::info!(
+            "listening on http://{}:{port}",
+            state
+                .config
+                .addr
+                .rsplit_once(':')
+                .map_or("127.0.0.1", |(h, _)| h)
+        );
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -115,6 +127,11 @@ pub struct Stopper {
 }
 
 impl Stopper {
+    /// The hub of the running app (tests look at its waiters).
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
     /// Answers every held poll at once, then lets in-flight requests (and their writes) finish.
     pub async fn stop(&self) {
         log::info!("shutting down: answering held polls, finishing in-flight requests");
@@ -151,13 +168,22 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
 
 /// On an empty database: an admin from `PARLEY_ADMIN_EMAIL`/`PARLEY_ADMIN_PASSWORD`, else
 /// `admin@localhost` with a random password printed once.
-async fn ensure_first_admin(store: &Store, config: &Config) -> Result<(), Box<dyn std::error::Error>> {
-    let has_agents = store.read(|conn| Ok(store::agents::count(conn)? > 0)).await?;
+async fn ensure_first_admin(
+    store: &Store,
+    config: &Config,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let has_agents = store
+        .read(|conn| Ok(store::agents::count(conn)? > 0))
+        .await?;
     if has_agents {
         return Ok(());
     }
     let (email, password, generated) = match (&config.admin_email, &config.admin_password) {
-        (Some(email), Some(password)) => (domain::parse_email(email)?, domain::parse_password(password)?, false),
+        (Some(email), Some(password)) => (
+            domain::parse_email(email)?,
+            domain::parse_password(password)?,
+            false,
+        ),
         _ => ("admin@localhost".to_string(), random_password(), true),
     };
     let agent = Agent {

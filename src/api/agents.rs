@@ -19,7 +19,10 @@ pub struct Login {
 }
 
 /// `POST /api/v1/agents/login` → `200 {agent, token, expires_at}`; one `401` for every failure.
-pub async fn login(state: web::Data<AppState>, body: web::Json<Login>) -> Result<HttpResponse, ApiError> {
+pub async fn login(
+    state: web::Data<AppState>,
+    body: web::Json<Login>,
+) -> Result<HttpResponse, ApiError> {
     let Login { email, password } = body.into_inner();
     if password.len() > 4096 {
         return Err(ApiError::Unauthorized);
@@ -30,7 +33,8 @@ pub async fn login(state: web::Data<AppState>, body: web::Json<Login>) -> Result
         .read(move |conn| Ok(agents::find_for_login(conn, &email)?))
         .await?;
     let (agent, verified) = web::block(move || {
-        let verified = auth::verify_password(&password, found.as_ref().map(|(_, hash)| hash.as_str()));
+        let verified =
+            auth::verify_password(&password, found.as_ref().map(|(_, hash)| hash.as_str()));
         (found.map(|(agent, _)| agent), verified)
     })
     .await?;
@@ -44,11 +48,19 @@ pub async fn login(state: web::Data<AppState>, body: web::Json<Login>) -> Result
     state
         .store
         .write(move |conn| {
-            tokens::insert(conn, &token.hash, "agent", &owner_id, &domain::now(), Some(&expires))?;
+            tokens::insert(
+                conn,
+                &token.hash,
+                "agent",
+                &owner_id,
+                &domain::now(),
+                Some(&expires),
+            )?;
             Ok(())
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({"agent": agent, "token": token.token, "expires_at": expires_at})))
+    Ok(HttpResponse::Ok()
+        .json(json!({"agent": agent, "token": token.token, "expires_at": expires_at})))
 }
 
 /// `POST /api/v1/agents/logout` → `204`; the token stops working at once.
@@ -58,7 +70,9 @@ pub async fn logout(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_agent()?;
-    let hash = auth::bearer(&req).map(auth::hash_token).ok_or(ApiError::Unauthorized)?;
+    let hash = auth::bearer(&req)
+        .map(auth::hash_token)
+        .ok_or(ApiError::Unauthorized)?;
     state.sessions.forget(&hash);
     state
         .store
@@ -79,7 +93,10 @@ pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpRespon
 }
 
 /// `GET /api/v1/agents` (agent) → `200 {agents}`, for assigning chats.
-pub async fn list_agents(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+pub async fn list_agents(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
     caller.require_agent()?;
     let agents = state.store.read(|conn| Ok(agents::list(conn)?)).await?;
     Ok(HttpResponse::Ok().json(json!({ "agents": agents })))
@@ -94,7 +111,11 @@ pub struct NewAgent {
 }
 
 /// Validates and stores a new agent; shared by the API and the CLI.
-pub fn create(conn: &rusqlite::Connection, agent: &Agent, password_hash: &str) -> Result<(), ApiError> {
+pub fn create(
+    conn: &rusqlite::Connection,
+    agent: &Agent,
+    password_hash: &str,
+) -> Result<(), ApiError> {
     if agents::email_taken(conn, &agent.email)? {
         return Err(ApiError::Conflict("an agent with this email exists".into()));
     }
@@ -109,7 +130,12 @@ pub async fn create_agent(
     body: web::Json<NewAgent>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
-    let NewAgent { email, name, password, role } = body.into_inner();
+    let NewAgent {
+        email,
+        name,
+        password,
+        role,
+    } = body.into_inner();
     let agent = Agent {
         id: domain::new_id(),
         name: parse_name(&name)?,

@@ -28,7 +28,10 @@ pub fn visible_chat(conn: &Connection, chat_id: &str, caller: &Caller) -> Result
 }
 
 /// `POST /api/v1/chats` (visitor) → `201 {chat}` new, or `200 {chat}` the open one.
-pub async fn create_chat(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+pub async fn create_chat(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
     let visitor_id = caller.require_visitor()?.to_string();
     let (chat, created) = state
         .store
@@ -137,7 +140,10 @@ pub async fn update_chat(
 ) -> Result<HttpResponse, ApiError> {
     let actor_id = caller.require_agent()?.to_string();
     let chat_id = path.into_inner();
-    let ChatUpdate { status, assignee_id } = body.into_inner();
+    let ChatUpdate {
+        status,
+        assignee_id,
+    } = body.into_inner();
     if let Some(s) = status.as_deref() {
         if s != "open" && s != "closed" {
             return Err(ApiError::invalid("status must be open or closed"));
@@ -171,7 +177,9 @@ pub async fn update_chat(
                         Some(new_id) => {
                             let assignee = agents::find(conn, new_id)?
                                 .filter(|a| !a.disabled)
-                                .ok_or_else(|| ApiError::invalid("assignee_id is not an active agent"))?;
+                                .ok_or_else(|| {
+                                    ApiError::invalid("assignee_id is not an active agent")
+                                })?;
                             format!("Assigned to {} by {actor_name}", assignee.name)
                         }
                         None => format!("Unassigned by {actor_name}"),

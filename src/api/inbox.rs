@@ -1,6 +1,5 @@
 //! `/api/v1/inbox`: one long poll that keeps an agent's chat list live.
 
-
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;

@@ -1,6 +1,5 @@
 //! `/api/v1/chats/{id}/messages`, `/typing` and `/read`: sending, and the long poll.
 
-
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -79,7 +78,11 @@ pub async fn append(
                 NewMessage {
                     id: domain::new_id(),
                     chat_id: &id,
-                    sender: if caller.is_agent() { "agent" } else { "visitor" },
+                    sender: if caller.is_agent() {
+                        "agent"
+                    } else {
+                        "visitor"
+                    },
                     author: Some(author),
                     body: body.into_inner(),
                     client_id: client_id.map(|c| c.as_str().to_string()),

@@ -25,7 +25,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1")
                 .service(web::resource("/visitors").route(web::post().to(visitors::create_visitor)))
-                .service(web::resource("/visitors/me").route(web::get().to(visitors::get_me)).route(web::patch().to(visitors::update_me)))
+                .service(
+                    web::resource("/visitors/me")
+                        .route(web::get().to(visitors::get_me))
+                        .route(web::patch().to(visitors::update_me)),
+                )
                 .service(
                     web::resource("/chats")
                         .route(web::post().to(chats::create_chat))
@@ -42,8 +46,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::post().to(messages::send_message))
                         .route(web::get().to(messages::list_messages)),
                 )
-                .service(web::resource("/chats/{id}/typing").route(web::post().to(messages::set_typing)))
-                .service(web::resource("/chats/{id}/read").route(web::post().to(messages::mark_read)))
+                .service(
+                    web::resource("/chats/{id}/typing").route(web::post().to(messages::set_typing)),
+                )
+                .service(
+                    web::resource("/chats/{id}/read").route(web::post().to(messages::mark_read)),
+                )
                 .service(web::resource("/agents/login").route(web::post().to(agents::login)))
                 .service(web::resource("/agents/logout").route(web::post().to(agents::logout)))
                 .service(web::resource("/agents/me").route(web::get().to(agents::me)))
@@ -59,15 +67,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(MAX_JSON_BYTES)
-        // A client that sends JSON without a content type is still understood.
-        .content_type_required(false)
+        // actix accepts `application/json` and `+json` types; anything else (or none) is a 415.
         .error_handler(|error, _req| json_error(error).into())
 }
 
 fn json_error(error: JsonPayloadError) -> ApiError {
     match error {
         JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-            ApiError::PayloadTooLarge(format!("request body is larger than {MAX_JSON_BYTES} bytes"))
+            ApiError::PayloadTooLarge(format!(
+                "request body is larger than {MAX_JSON_BYTES} bytes"
+            ))
         }
         JsonPayloadError::ContentType => {
             ApiError::UnsupportedMediaType("request body must be application/json".into())
@@ -93,12 +102,10 @@ pub fn json_or_default<T: DeserializeOwned + Default>(
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    if let Some(content_type) = content_type {
-        if !content_type.starts_with("application/json") {
-            return Err(ApiError::UnsupportedMediaType(
-                "request body must be application/json".into(),
-            ));
-        }
+    if !content_type.is_some_and(|t| t.starts_with("application/json")) {
+        return Err(ApiError::UnsupportedMediaType(
+            "request body must be application/json".into(),
+        ));
     }
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
 }
@@ -113,13 +120,18 @@ where
 }
 
 /// `wait` as the contract reads it: seconds, default 0, clamped to the server's maximum.
-pub fn poll_wait(wait: Option<f64>, max: std::time::Duration) -> Result<std::time::Duration, ApiError> {
+pub fn poll_wait(
+    wait: Option<f64>,
+    max: std::time::Duration,
+) -> Result<std::time::Duration, ApiError> {
     match wait {
         None => Ok(std::time::Duration::ZERO),
         Some(w) if w.is_finite() && w >= 0.0 => {
             Ok(std::time::Duration::from_secs_f64(w.min(max.as_secs_f64())))
         }
-        Some(_) => Err(ApiError::bad_request("wait must be a non-negative number of seconds")),
+        Some(_) => Err(ApiError::bad_request(
+            "wait must be a non-negative number of seconds",
+        )),
     }
 }
 

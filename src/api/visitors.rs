@@ -53,7 +53,14 @@ pub async fn create_visitor(
         .store
         .write(move |conn| {
             visitors::insert(conn, &stored)?;
-            tokens::insert(conn, &token.hash, "visitor", &stored.id, &stored.created_at, None)?;
+            tokens::insert(
+                conn,
+                &token.hash,
+                "visitor",
+                &stored.id,
+                &stored.created_at,
+                None,
+            )?;
             Ok(())
         })
         .await?;

@@ -61,9 +61,11 @@ pub fn find_for_login(conn: &Connection, email: &str) -> rusqlite::Result<Option
 }
 
 pub fn list(conn: &Connection) -> rusqlite::Result<Vec<Agent>> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM agents a ORDER BY a.name, a.email"))?
-        .query_map([], |row| from_row(row, 0))?
-        .collect()
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM agents a ORDER BY a.name, a.email"
+    ))?
+    .query_map([], |row| from_row(row, 0))?
+    .collect()
 }
 
 pub fn set_disabled(conn: &Connection, id: &str, disabled: bool) -> rusqlite::Result<bool> {

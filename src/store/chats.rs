@@ -45,7 +45,11 @@ fn with_last_messages(conn: &Connection, mut chats: Vec<Chat>) -> rusqlite::Resu
     Ok(chats)
 }
 
-fn query(conn: &Connection, sql_tail: &str, args: impl rusqlite::Params) -> rusqlite::Result<Vec<Chat>> {
+fn query(
+    conn: &Connection,
+    sql_tail: &str,
+    args: impl rusqlite::Params,
+) -> rusqlite::Result<Vec<Chat>> {
     let chats = conn
         .prepare_cached(&format!("{SELECT} {sql_tail}"))?
         .query_map(args, from_row)?
@@ -123,7 +127,10 @@ pub fn current_for_visitor(conn: &Connection, visitor_id: &str) -> rusqlite::Res
     .pop())
 }
 
-pub fn open_id_for_visitor(conn: &Connection, visitor_id: &str) -> rusqlite::Result<Option<String>> {
+pub fn open_id_for_visitor(
+    conn: &Connection,
+    visitor_id: &str,
+) -> rusqlite::Result<Option<String>> {
     conn.prepare_cached(
         "SELECT id FROM chats WHERE visitor_id = ?1 AND status = 'open' ORDER BY id DESC LIMIT 1",
     )?
@@ -136,7 +143,12 @@ pub fn count_for_visitor(conn: &Connection, visitor_id: &str) -> rusqlite::Resul
         .query_row([visitor_id], |r| r.get(0))
 }
 
-pub fn insert(conn: &Connection, id: &str, visitor_id: &str, created_at: &str) -> rusqlite::Result<()> {
+pub fn insert(
+    conn: &Connection,
+    id: &str,
+    visitor_id: &str,
+    created_at: &str,
+) -> rusqlite::Result<()> {
     conn.prepare_cached("INSERT INTO chats (id, visitor_id, created_at) VALUES (?1, ?2, ?3)")?
         .execute(params![id, visitor_id, created_at])?;
     Ok(())
@@ -152,7 +164,11 @@ pub fn set_status(conn: &Connection, id: &str, status: &str, at: &str) -> rusqli
     Ok(())
 }
 
-pub fn set_assignee(conn: &Connection, id: &str, assignee_id: Option<&str>) -> rusqlite::Result<()> {
+pub fn set_assignee(
+    conn: &Connection,
+    id: &str,
+    assignee_id: Option<&str>,
+) -> rusqlite::Result<()> {
     conn.prepare_cached("UPDATE chats SET assignee_id = ?2 WHERE id = ?1")?
         .execute(params![id, assignee_id])?;
     Ok(())
@@ -160,7 +176,12 @@ pub fn set_assignee(conn: &Connection, id: &str, assignee_id: Option<&str>) -> r
 
 /// Moves one side's read marker forward to `seq`, clamped to the chat's last seq.
 /// Returns whether it moved.
-pub fn mark_read(conn: &Connection, id: &str, agent_side: bool, seq: i64) -> rusqlite::Result<bool> {
+pub fn mark_read(
+    conn: &Connection,
+    id: &str,
+    agent_side: bool,
+    seq: i64,
+) -> rusqlite::Result<bool> {
     let sql = if agent_side {
         "UPDATE chats SET agent_read_seq = MIN(?2, last_seq)
          WHERE id = ?1 AND agent_read_seq < MIN(?2, last_seq)"

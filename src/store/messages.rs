@@ -49,7 +49,12 @@ pub fn after(conn: &Connection, chat_id: &str, after: i64, limit: usize) -> rusq
 }
 
 /// The newest `limit` messages of a chat with `seq < before`, ascending.
-pub fn before(conn: &Connection, chat_id: &str, before: i64, limit: usize) -> rusqlite::Result<Page> {
+pub fn before(
+    conn: &Connection,
+    chat_id: &str,
+    before: i64,
+    limit: usize,
+) -> rusqlite::Result<Page> {
     let mut messages: Vec<Message> = conn
         .prepare_cached(&format!(
             "{SELECT} WHERE m.chat_id = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3"

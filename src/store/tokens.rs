@@ -57,7 +57,11 @@ pub fn delete(conn: &Connection, hash: &[u8]) -> rusqlite::Result<()> {
 }
 
 /// Revokes every token of an owner except `keep` (e.g. the session changing a password).
-pub fn delete_for_owner(conn: &Connection, owner_id: &str, keep: Option<&[u8]>) -> rusqlite::Result<usize> {
+pub fn delete_for_owner(
+    conn: &Connection,
+    owner_id: &str,
+    keep: Option<&[u8]>,
+) -> rusqlite::Result<usize> {
     conn.prepare_cached("DELETE FROM tokens WHERE owner_id = ?1 AND hash IS NOT ?2")?
         .execute(params![owner_id, keep])
 }

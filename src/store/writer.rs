@@ -52,9 +52,9 @@ impl Writer {
             Box::new(move |commit: Result<(), &rusqlite::Error>| {
                 let answer = match commit {
                     Ok(()) => result,
-                    Err(e) => Err(ApiError::Internal(Box::new(std::io::Error::other(format!(
-                        "commit failed: {e}"
-                    ))))),
+                    Err(e) => Err(ApiError::Internal(Box::new(std::io::Error::other(
+                        format!("commit failed: {e}"),
+                    )))),
                 };
                 // The caller may have gone away (client disconnected): nothing to do then.
                 let _ = done.send(answer);

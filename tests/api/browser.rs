@@ -1,0 +1,658 @@
+//! Browser tests: real headless Chromium driven through chromedriver (fantoccini)
+//! against the real server — the visitor page, the agent inbox and the widget,
+//! found only through the stable hooks of the API contract.
+//!
+//! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (or `PARLEY_CHROMIUM` /
+//! `PARLEY_CHROMEDRIVER`). Without them each test prints a note and passes, except
+//! under `CI`, where a missing browser is a failure.
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use futures_util::FutureExt;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::spawn_app;
+
+/// How long a condition may take to come true; generous for a loaded 2-core machine.
+const PATIENCE: Duration = Duration::from_secs(20);
+/// After a server restart the page's backoff (1 s, 2 s, 4 s …) must run out first.
+const RESTART_PATIENCE: Duration = Duration::from_secs(45);
+
+// ---------------------------------------------------------------------------------
+// The tests
+// ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_visitor_writes_and_an_agent_sees_it_live_in_the_inbox() {
+    let app = spawn_app().await;
+    with_browser(|b| async move {
+        let agent = b.client.window().await.expect("current window");
+        sign_in(&b, &app.address, &app.admin_email, &app.admin_password).await;
+
+        b.open_window().await;
+        b.client.goto(&format!("{}/", app.address)).await.expect("open the visitor page");
+        send_message(&b, "Hello, do you ship to Norway?").await;
+        b.wait_for_message("Hello, do you ship to Norway?", true).await;
+
+        b.client.switch_to_window(agent).await.expect("back to the agent");
+        let chat_id = b.wait_for_chat_item("Hello, do you ship to Norway?").await;
+        assert!(!chat_id.is_empty());
+        b.eventually("the tab title counts the unread chat", r#"return document.title.startsWith("(1)")"#).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_agent_replies_and_the_visitor_sees_it_live_without_a_reload() {
+    let app = spawn_app().await;
+    with_browser(|b| async move {
+        let visitor = b.client.window().await.expect("current window");
+        b.client.goto(&format!("{}/", app.address)).await.expect("open the visitor page");
+        send_message(&b, "Is anyone there?").await;
+        b.wait_for_message("Is anyone there?", true).await;
+        // Survives only if the page is never reloaded.
+        b.js("window.__stillTheSamePage = true; return null", vec![]).await;
+
+        b.open_window().await;
+        sign_in(&b, &app.address, &app.admin_email, &app.admin_password).await;
+        let chat_id = b.wait_for_chat_item("Is anyone there?").await;
+        b.click(&format!(r#"[data-chat-id="{chat_id}"]"#)).await;
+        b.wait_for_message("Is anyone there?", true).await;
+        send_message(&b, "Yes, how can I help?").await;
+        b.wait_for_message("Yes, how can I help?", true).await;
+
+        b.client.switch_to_window(visitor).await.expect("back to the visitor");
+        b.wait_for_message("Yes, how can I help?", true).await;
+        let same = b.js("return window.__stillTheSamePage === true", vec![]).await;
+        assert_eq!(same, json!(true), "the visitor page was reloaded");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_message_with_markup_is_shown_as_literal_text() {
+    let app = spawn_app().await;
+    let markup = "<b>x</b><script>alert(1)</script><img src=x onerror=alert(2)>";
+    with_browser(|b| async move {
+        b.client.goto(&format!("{}/", app.address)).await.expect("open the visitor page");
+        send_message(&b, markup).await;
+        b.wait_for_message(markup, true).await;
+        assert_markup_is_inert(&b, markup).await;
+
+        b.open_window().await;
+        sign_in(&b, &app.address, &app.admin_email, &app.admin_password).await;
+        let chat_id = b.wait_for_chat_item("<b>x</b>").await;
+        b.click(&format!(r#"[data-chat-id="{chat_id}"]"#)).await;
+        b.wait_for_message(markup, true).await;
+        assert_markup_is_inert(&b, markup).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_reload_keeps_the_conversation() {
+    let app = spawn_app().await;
+    with_browser(|b| async move {
+        b.client.goto(&format!("{}/", app.address)).await.expect("open the visitor page");
+        send_message(&b, "First question").await;
+        b.wait_for_message("First question", true).await;
+        send_message(&b, "Second question").await;
+        b.wait_for_message("Second question", true).await;
+        let before = b.message_ids().await;
+
+        b.client.refresh().await.expect("reload");
+        b.wait_for_message("Second question", true).await;
+        assert_eq!(b.message_ids().await, before, "the same messages, in the same order");
+
+        send_message(&b, "Third question").await;
+        b.wait_for_message("Third question", true).await;
+        let after = b.message_ids().await;
+        assert_eq!(after.len(), before.len() + 1);
+        assert_eq!(&after[..before.len()], &before[..]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_widget_works_on_a_page_of_another_origin() {
+    let app = spawn_app().await;
+    // "localhost" and another port: a different origin (and site) from the server's 127.0.0.1.
+    let host_page = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Shop</title>\
+         <style>button {{ display: none !important; }}</style></head>\
+         <body><h1>A shop</h1>\
+         <script src=\"{}/widget.js\" data-title=\"Shop support\" defer></script></body></html>",
+        app.address
+    );
+    let host = serve_fixed_page(host_page).await;
+    let host_url = format!("http://localhost:{}/shop", host.port());
+    let body = "Hello from the shop's widget";
+
+    with_browser(|b| async move {
+        b.client.goto(&host_url).await.expect("open the host page");
+        b.wait_for_css("button[data-parley-launcher]").await;
+        b.click("button[data-parley-launcher]").await;
+
+        let widget = b.client.find(Locator::Css("[data-parley-widget]")).await.expect("widget host");
+        let frame = widget
+            .shadow_root()
+            .await
+            .expect("the widget's shadow root")
+            .find(Locator::Css("iframe"))
+            .await
+            .expect("the chat iframe");
+        frame.enter_frame().await.expect("switch into the iframe");
+        send_message(&b, body).await;
+        b.wait_for_message(body, true).await;
+        b.client.enter_parent_frame().await.expect("back to the host page");
+    })
+    .await;
+
+    // The message reached the server, from a visitor whose page is the host page.
+    let api = AgentApi::sign_in(&app.address, &app.admin_email, &app.admin_password).await;
+    let chats = api.get("/chats?status=all").await;
+    let chat = chats["chats"]
+        .as_array()
+        .expect("chats")
+        .iter()
+        .find(|c| c["last_message"]["body"] == body)
+        .unwrap_or_else(|| panic!("no chat with the widget's message in {chats}"));
+    if let Some(page) = chat["visitor"]["page_url"].as_str() {
+        assert!(page.starts_with(&format!("http://localhost:{}/shop", host.port())), "page_url {page}");
+    }
+    drop(host);
+}
+
+#[tokio::test]
+async fn the_connection_indicator_and_a_queued_send_recover_after_a_server_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("restart.db");
+    let addr = free_addr();
+    let mut server = Server::start(addr, &db).await;
+    let base = format!("http://{addr}");
+    let queued = "Sent while the server was down";
+
+    let server = with_browser(|b| async move {
+        b.client.goto(&format!("{base}/")).await.expect("open the visitor page");
+        send_message(&b, "Before the outage").await;
+        b.wait_for_message("Before the outage", true).await;
+        b.wait_for_connection(&["connected"], PATIENCE).await;
+
+        server.stop();
+        let state = b.wait_for_connection(&["reconnecting", "offline"], PATIENCE).await;
+        assert_ne!(state, "connected");
+
+        send_message(&b, queued).await;
+        let li = b.wait_for_message(queued, false).await;
+        assert!(
+            li["status"] == "sending" || li["status"] == "queued",
+            "while the server is down the message waits: {li}"
+        );
+        assert!(li["id"].is_null(), "no server id before the server confirms: {li}");
+
+        server.restart(addr, &db).await;
+        let li = b.wait_for_message_within(queued, true, RESTART_PATIENCE).await;
+        assert_eq!(li["status"], "sent", "{li}");
+        b.wait_for_connection(&["connected"], RESTART_PATIENCE).await;
+        let copies = b
+            .js(
+                "return [...document.querySelectorAll('[data-message-id]')]\
+                 .filter((el) => el.textContent.includes(arguments[0])).length",
+                vec![json!(queued)],
+            )
+            .await;
+        assert_eq!(copies, json!(1), "shown exactly once");
+        server
+    })
+    .await;
+
+    // Exactly once on the server too.
+    if let Some(mut server) = server {
+        let api = AgentApi::sign_in(&format!("http://{addr}"), ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let chats = api.get("/chats?status=all").await;
+        let chat_id = chats["chats"][0]["id"].as_str().expect("the visitor's chat").to_owned();
+        let page = api.get(&format!("/chats/{chat_id}/messages?after=0&limit=500")).await;
+        let count = page["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .filter(|m| m["body"] == queued)
+            .count();
+        assert_eq!(count, 1, "the queued message was stored exactly once: {page}");
+        server.stop();
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Steps shared by the tests
+// ---------------------------------------------------------------------------------
+
+async fn sign_in(b: &Browser, address: &str, email: &str, password: &str) {
+    b.client.goto(&format!("{address}/agent")).await.expect("open the inbox");
+    let email_input = b.wait_for_css("input[name=email]").await;
+    email_input.send_keys(email).await.expect("type the email");
+    let password_input = b.client.find(Locator::Css("input[name=password]")).await.expect("password field");
+    password_input
+        .send_keys(&format!("{password}{}", char::from(Key::Enter)))
+        .await
+        .expect("type the password and press Enter");
+    b.eventually(
+        "the login form goes away",
+        "const f = document.querySelector('input[name=password]'); return !f || f.offsetParent === null",
+    )
+    .await;
+}
+
+/// Types into the composer and presses Enter.
+async fn send_message(b: &Browser, text: &str) {
+    let composer = b.wait_for_css("textarea[name=message]").await;
+    composer
+        .send_keys(&format!("{text}{}", char::from(Key::Enter)))
+        .await
+        .expect("type into the composer");
+}
+
+async fn assert_markup_is_inert(b: &Browser, markup: &str) {
+    let found = b
+        .js(
+            "const els = [...document.querySelectorAll('[data-message-id]')];\
+             return {\
+               literal: els.some((el) => el.textContent.includes(arguments[0])),\
+               elements: els.reduce((n, el) => n + el.querySelectorAll('b, script, img').length, 0)\
+             }",
+            vec![json!(markup)],
+        )
+        .await;
+    assert_eq!(found["literal"], json!(true), "the markup shows as text: {found}");
+    assert_eq!(found["elements"], json!(0), "no element was made from the markup: {found}");
+    assert!(b.client.get_alert_text().await.is_err(), "no alert was opened");
+}
+
+// ---------------------------------------------------------------------------------
+// The browser
+// ---------------------------------------------------------------------------------
+
+struct Browser {
+    client: Client,
+    _driver: Driver,
+    _profile: tempfile::TempDir,
+}
+
+/// The chromedriver process; ended when dropped.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // SIGTERM first: chromedriver then ends the Chromium it started; SIGKILL would orphan it.
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && matches!(self.0.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `body` with a fresh headless Chromium, and closes it however the body ends.
+/// Returns the body's value, or None when no browser is installed (outside CI).
+async fn with_browser<F, Fut, T>(body: F) -> Option<T>
+where
+    F: FnOnce(Arc<Browser>) -> Fut,
+    Fut: Future<Output = T>,
+{
+    let browser = Arc::new(Browser::launch().await?);
+    let outcome = AssertUnwindSafe(body(Arc::clone(&browser))).catch_unwind().await;
+    let _ = browser.client.clone().close().await;
+    drop(browser);
+    match outcome {
+        Ok(value) => Some(value),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+impl Browser {
+    async fn launch() -> Option<Browser> {
+        let chromium = tool("PARLEY_CHROMIUM", "/usr/bin/chromium");
+        let chromedriver = tool("PARLEY_CHROMEDRIVER", "/usr/bin/chromedriver");
+        if !chromium.exists() || !chromedriver.exists() {
+            let note = format!(
+                "browser tests need {} and {} (apt-get install chromium chromium-driver)",
+                chromium.display(),
+                chromedriver.display()
+            );
+            assert!(std::env::var_os("CI").is_none(), "{note}");
+            eprintln!("note: skipping a browser test: {note}");
+            return None;
+        }
+
+        let port = free_addr().port();
+        let driver = Driver(
+            Command::new(&chromedriver)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start chromedriver"),
+        );
+        let driver_url = format!("http://127.0.0.1:{port}");
+        let status = reqwest::Client::new();
+        let started = Instant::now();
+        loop {
+            let ready = status.get(format!("{driver_url}/status")).send().await;
+            if let Ok(res) = ready {
+                if res.json::<Value>().await.is_ok_and(|v| v["value"]["ready"] == json!(true)) {
+                    break;
+                }
+            }
+            assert!(started.elapsed() < PATIENCE, "chromedriver did not start on port {port}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        let profile = tempfile::tempdir().expect("a browser profile dir");
+        let args = vec![
+            "--headless=new".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--no-first-run".to_owned(),
+            // Background windows must keep running their polls at full speed.
+            "--disable-background-timer-throttling".to_owned(),
+            "--disable-renderer-backgrounding".to_owned(),
+            "--disable-backgrounding-occluded-windows".to_owned(),
+            "--window-size=1200,900".to_owned(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("chrome"));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({ "binary": chromium.display().to_string(), "args": args }),
+        );
+        let client = ClientBuilder::rustls()
+            .expect("TLS roots for the WebDriver client")
+            .capabilities(caps)
+            .connect(&driver_url)
+            .await
+            .expect("start a Chromium session");
+        Some(Browser { client, _driver: driver, _profile: profile })
+    }
+
+    /// Opens a new window and switches to it.
+    async fn open_window(&self) -> fantoccini::wd::WindowHandle {
+        let window = self.client.new_window(false).await.expect("a new window");
+        self.client.switch_to_window(window.handle.clone()).await.expect("switch to it");
+        window.handle
+    }
+
+    async fn js(&self, script: &str, args: Vec<Value>) -> Value {
+        self.client.execute(script, args).await.expect("run a script in the page")
+    }
+
+    async fn click(&self, css: &str) {
+        self.client.find(Locator::Css(css)).await.expect(css).click().await.expect("click");
+    }
+
+    /// Waits until a script returns something truthy, and returns it.
+    async fn eventually(&self, what: &str, script: &str) -> Value {
+        self.eventually_with(what, script, vec![], PATIENCE).await
+    }
+
+    async fn eventually_with(&self, what: &str, script: &str, args: Vec<Value>, limit: Duration) -> Value {
+        let started = Instant::now();
+        loop {
+            let value = self.client.execute(script, args.clone()).await.unwrap_or(Value::Null);
+            let truthy = match &value {
+                Value::Null => false,
+                Value::Bool(b) => *b,
+                Value::String(s) => !s.is_empty(),
+                _ => true,
+            };
+            if truthy {
+                return value;
+            }
+            assert!(started.elapsed() < limit, "timed out after {limit:?} waiting until {what}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait_for_css(&self, css: &str) -> fantoccini::elements::Element {
+        let started = Instant::now();
+        loop {
+            if let Ok(el) = self.client.find(Locator::Css(css)).await {
+                return el;
+            }
+            assert!(started.elapsed() < PATIENCE, "timed out waiting for {css}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits for a rendered message containing `text`; with `confirmed`, one that
+    /// carries its server id. Returns {id, status}.
+    async fn wait_for_message(&self, text: &str, confirmed: bool) -> Value {
+        self.wait_for_message_within(text, confirmed, PATIENCE).await
+    }
+
+    async fn wait_for_message_within(&self, text: &str, confirmed: bool, limit: Duration) -> Value {
+        let what = format!("a message {text:?} shows{}", if confirmed { " with its server id" } else { "" });
+        self.eventually_with(
+            &what,
+            "const [text, confirmed] = arguments;\
+             const el = [...document.querySelectorAll('[data-message-id], [data-client-id]')]\
+               .find((e) => e.textContent.includes(text) && (!confirmed || e.dataset.messageId));\
+             return el ? { id: el.dataset.messageId ?? null, status: el.dataset.status ?? null } : null",
+            vec![json!(text), json!(confirmed)],
+            limit,
+        )
+        .await
+    }
+
+    /// Waits for an inbox entry mentioning `text`; returns its chat id.
+    async fn wait_for_chat_item(&self, text: &str) -> String {
+        let id = self
+            .eventually_with(
+                &format!("the inbox lists a chat with {text:?}"),
+                "return [...document.querySelectorAll('[data-chat-id]')]\
+                   .find((e) => e.textContent.includes(arguments[0]))?.dataset.chatId ?? null",
+                vec![json!(text)],
+                PATIENCE,
+            )
+            .await;
+        id.as_str().expect("a chat id").to_owned()
+    }
+
+    async fn message_ids(&self) -> Vec<String> {
+        let ids = self
+            .js("return [...document.querySelectorAll('[data-message-id]')].map((e) => e.dataset.messageId)", vec![])
+            .await;
+        serde_json::from_value(ids).expect("a list of ids")
+    }
+
+    /// Waits until the visitor page's connection indicator shows one of `states`.
+    async fn wait_for_connection(&self, states: &[&str], limit: Duration) -> String {
+        let state = self
+            .eventually_with(
+                &format!("the connection indicator shows one of {states:?}"),
+                "const s = document.querySelector('[data-connection]')?.dataset.connection;\
+                 return arguments[0].includes(s) ? s : null",
+                vec![json!(states)],
+                limit,
+            )
+            .await;
+        state.as_str().unwrap_or_default().to_owned()
+    }
+}
+
+fn tool(env: &str, default: &str) -> PathBuf {
+    std::env::var_os(env).map_or_else(|| PathBuf::from(default), PathBuf::from)
+}
+
+fn free_addr() -> SocketAddr {
+    StdTcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free local port")
+}
+
+// ---------------------------------------------------------------------------------
+// A host page on another origin, the real binary, and the API as an agent
+// ---------------------------------------------------------------------------------
+
+/// A one-page HTTP server answering every request with `html`; stops when dropped.
+struct FixedPage {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FixedPage {
+    fn port(&self) -> u16 {
+        self.addr.port()
+    }
+}
+
+impl Drop for FixedPage {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve_fixed_page(html: String) -> FixedPage {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the host page");
+    let addr = listener.local_addr().expect("its address");
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else { continue };
+            let html = html.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0_u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{html}",
+                    html.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    FixedPage { addr, task }
+}
+
+const ADMIN_EMAIL: &str = "admin@example.com";
+const ADMIN_PASSWORD: &str = "correct-horse-battery";
+
+/// The real `parley` binary as a child process, so it can be killed and started again.
+struct Server {
+    child: Option<Child>,
+}
+
+impl Server {
+    async fn start(addr: SocketAddr, db: &Path) -> Server {
+        let mut server = Server { child: None };
+        server.restart(addr, db).await;
+        server
+    }
+
+    async fn restart(&mut self, addr: SocketAddr, db: &Path) {
+        self.stop();
+        let started = Instant::now();
+        let client = reqwest::Client::new();
+        loop {
+            let child = Command::new(env!("CARGO_BIN_EXE_parley"))
+                .args(["--addr", &addr.to_string(), "--db"])
+                .arg(db)
+                .env("PARLEY_ADMIN_EMAIL", ADMIN_EMAIL)
+                .env("PARLEY_ADMIN_PASSWORD", ADMIN_PASSWORD)
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start the parley binary");
+            self.child = Some(child);
+            // Up within a few seconds, or try again (the port may still be held a moment).
+            let up = Instant::now();
+            while up.elapsed() < Duration::from_secs(10) {
+                if let Ok(res) = client.get(format!("http://{addr}/healthz")).send().await {
+                    if res.status().is_success() {
+                        return;
+                    }
+                }
+                if self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_some()) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            self.stop();
+            assert!(started.elapsed() < Duration::from_secs(30), "parley did not start on {addr}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Kills the server at once, as a crash would.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Just enough of the API, as an agent, to check what reached the server.
+struct AgentApi {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl AgentApi {
+    async fn sign_in(address: &str, email: &str, password: &str) -> AgentApi {
+        let http = reqwest::Client::new();
+        let res: Value = http
+            .post(format!("{address}/api/v1/agents/login"))
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .expect("log in")
+            .json()
+            .await
+            .expect("a login answer");
+        let token = res["token"].as_str().expect("an agent token").to_owned();
+        AgentApi { base: format!("{address}/api/v1"), token, http }
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("an API call")
+            .json()
+            .await
+            .expect("a JSON answer")
+    }
+}

@@ -1,0 +1,156 @@
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{seqs, spawn_app, spawn_app_with};
+
+/// Long enough that a poll answering with data must have been woken, not timed out.
+const WAIT: u64 = 20;
+
+#[tokio::test]
+async fn a_held_poll_is_answered_by_a_new_message() {
+    let app = spawn_app().await;
+    let chat = app.new_visitor_chat().await;
+    let agent = app.admin_token().await;
+    let started = Instant::now();
+    let poll = app.poll(&chat.token, &chat.chat_id, 0, WAIT);
+    let send = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.send(&agent, &chat.chat_id, "wake up", None).await
+    };
+    let (poll, sent) = tokio::join!(poll, send);
+    sent.assert_status(201);
+    let body = poll.assert_status(200);
+    assert_eq!(body["messages"][0]["body"], "wake up");
+    assert!(
+        started.elapsed() < Duration::from_secs(WAIT),
+        "woken, not timed out"
+    );
+}
+
+#[tokio::test]
+async fn a_held_poll_is_answered_by_typing() {
+    let app = spawn_app().await;
+    let chat = app.new_visitor_chat().await;
+    let agent = app.admin_token().await;
+    let started = Instant::now();
+    let typing = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.call(
+            "POST",
+            &format!("/api/v1/chats/{}/typing", chat.chat_id),
+            Some(&agent),
+            Some(json!({"typing": true})),
+        )
+        .await
+    };
+    let (poll, typed) = tokio::join!(app.poll(&chat.token, &chat.chat_id, 0, WAIT), typing);
+    typed.assert_status(204);
+    let body = poll.assert_status(200);
+    assert!(seqs(body).is_empty());
+    assert_eq!(body["typing"]["agent"], true);
+    assert_eq!(body["next"], 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(WAIT),
+        "woken, not timed out"
+    );
+}
+
+#[tokio::test]
+async fn a_held_poll_is_answered_by_a_status_change() {
+    let app = spawn_app().await;
+    let chat = app.new_visitor_chat().await;
+    let agent = app.admin_token().await;
+    let close = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.patch_chat(&agent, &chat.chat_id, json!({"status": "closed"}))
+            .await
+    };
+    let (poll, closed) = tokio::join!(app.poll(&chat.token, &chat.chat_id, 0, WAIT), close);
+    closed.assert_status(200);
+    let body = poll.assert_status(200);
+    assert_eq!(body["messages"][0]["event"], "closed");
+    assert_eq!(body["chat"]["status"], "closed");
+}
+
+#[tokio::test]
+async fn a_held_poll_is_answered_by_a_read_marker() {
+    let app = spawn_app().await;
+    let chat = app.new_visitor_chat().await;
+    let agent = app.admin_token().await;
+    let sent = app.send(&chat.token, &chat.chat_id, "hi", None).await;
+    let seq = sent.body["message"]["seq"].as_i64().unwrap();
+    let read = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.call(
+            "POST",
+            &format!("/api/v1/chats/{}/read", chat.chat_id),
+            Some(&agent),
+            Some(json!({"seq": seq})),
+        )
+        .await
+    };
+    let started = Instant::now();
+    let (poll, marked) = tokio::join!(app.poll(&chat.token, &chat.chat_id, seq, WAIT), read);
+    marked.assert_status(204);
+    assert_eq!(poll.assert_status(200)["read"]["agent"], seq);
+    assert!(
+        started.elapsed() < Duration::from_secs(WAIT),
+        "woken, not timed out"
+    );
+}
+
+#[tokio::test]
+async fn a_poll_with_nothing_new_times_out_empty_at_the_server_maximum() {
+    let app = spawn_app_with(|c| c.poll_timeout = 1).await;
+    let chat = app.new_visitor_chat().await;
+    let started = Instant::now();
+    let poll = app.poll(&chat.token, &chat.chat_id, 0, 600).await;
+    let body = poll.assert_status(200);
+    assert!(seqs(body).is_empty());
+    assert_eq!(body["next"], 0);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "the poll was held"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "wait is clamped to the maximum"
+    );
+}
+
+#[tokio::test]
+async fn a_poll_behind_the_cursor_answers_at_once_without_waiting() {
+    let app = spawn_app().await;
+    let chat = app.new_visitor_chat().await;
+    app.send(&chat.token, &chat.chat_id, "already here", None)
+        .await
+        .assert_status(201);
+    let started = Instant::now();
+    let poll = app.poll(&chat.token, &chat.chat_id, 0, WAIT).await;
+    assert_eq!(
+        poll.assert_status(200)["messages"][0]["body"],
+        "already here"
+    );
+    assert!(started.elapsed() < Duration::from_secs(WAIT));
+}
+
+#[tokio::test]
+async fn an_abandoned_poll_leaves_no_waiter_behind() {
+    let app = spawn_app_with(|c| c.poll_timeout = 1).await;
+    let chat = app.new_visitor_chat().await;
+    let url = app.url(&format!("/api/v1/chats/{}/messages?wait=1", chat.chat_id));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let abandoned = client.get(url).bearer_auth(&chat.token).send().await;
+    assert!(abandoned.is_err(), "the client gave up");
+    // Once the server's wait ends, the chat's hub entry is gone.
+    let hub = app.stopper.hub();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hub.watched_chats() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(hub.watched_chats(), 0);
+}

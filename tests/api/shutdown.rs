@@ -1,0 +1,30 @@
+use std::time::{Duration, Instant};
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn stopping_the_server_answers_held_polls_at_once_and_keeps_what_was_committed() {
+    let app = spawn_app().await;
+    let chat = app.new_visitor_chat().await;
+    app.send(&chat.token, &chat.chat_id, "kept", None)
+        .await
+        .assert_status(201);
+    let after = 1_000_000;
+    let started = Instant::now();
+    let stop = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.stopper.stop().await;
+    };
+    let (poll, ()) = tokio::join!(app.poll(&chat.token, &chat.chat_id, after, 20), stop);
+    poll.assert_status(200);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the held poll was answered at once"
+    );
+
+    let conn = rusqlite::Connection::open(&app.db_path).unwrap();
+    let count: i64 = conn
+        .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, 1);
+}
