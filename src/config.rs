@@ -48,6 +48,34 @@ pub struct Config {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "PARLEY_WORKERS", global = true)]
     pub workers: Option<usize>,
+
+    /// Enforce abuse limits (request rates per IP and token, login back-off). Turn off only
+    /// for benchmarks from one address.
+    #[arg(long, env = "PARLEY_RATE_LIMITS", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub rate_limits: bool,
+
+    /// Most long polls one token may hold at once; a newer poll answers the oldest.
+    #[arg(
+        long,
+        env = "PARLEY_MAX_POLLS_PER_TOKEN",
+        default_value_t = 6,
+        global = true
+    )]
+    pub max_polls_per_token: usize,
+
+    /// Take the client address from `X-Forwarded-For` (only behind a reverse proxy you run).
+    #[arg(long, env = "PARLEY_TRUST_PROXY", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub trust_proxy: bool,
+
+    /// Sites allowed to frame the visitor chat (the widget), space-separated origins such as
+    /// `https://shop.example`; `*` allows any. The agent inbox can never be framed.
+    #[arg(
+        long,
+        env = "PARLEY_ALLOWED_ORIGINS",
+        default_value = "*",
+        global = true
+    )]
+    pub allowed_origins: String,
 }
 
 impl Config {
@@ -70,6 +98,10 @@ impl Config {
             admin_email: None,
             admin_password: None,
             workers: Some(2),
+            rate_limits: true,
+            max_polls_per_token: 6,
+            trust_proxy: false,
+            allowed_origins: "*".into(),
         }
     }
 }

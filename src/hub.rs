@@ -9,8 +9,8 @@
 //! either visible to the poller's read, or its notification comes after the poller enabled
 //! its future and wakes it: no change can fall between the read and the wait.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,9 @@ struct ChatEntry {
     /// Live subscriptions; the entry is removed when this drops to zero.
     subscribers: usize,
 }
+
+/// A token's held polls, oldest first: each poll's id and the `Notify` that evicts it.
+type HeldPolls = VecDeque<(u64, Arc<Notify>)>;
 
 #[derive(Default, Clone, Copy)]
 struct TypingUntil {
@@ -47,6 +50,40 @@ struct Inner {
     typing: Mutex<HashMap<String, TypingUntil>>,
     shutting_down: AtomicBool,
     shutdown: Notify,
+    polls_by_token: Mutex<HashMap<[u8; 32], HeldPolls>>,
+    next_poll: AtomicU64,
+}
+
+/// A held poll's place among its token's polls; dropping it frees the place.
+pub struct PollSlot {
+    hub: Hub,
+    token: [u8; 32],
+    id: u64,
+    evicted: Arc<Notify>,
+}
+
+impl PollSlot {
+    /// Resolves when a newer poll of the same token has taken this one's place.
+    pub async fn evicted(&self) {
+        self.evicted.notified().await
+    }
+}
+
+impl Drop for PollSlot {
+    fn drop(&mut self) {
+        let mut polls = self
+            .hub
+            .inner
+            .polls_by_token
+            .lock()
+            .expect("hub lock is never poisoned");
+        if let Some(slots) = polls.get_mut(&self.token) {
+            slots.retain(|(id, _)| *id != self.id);
+            if slots.is_empty() {
+                polls.remove(&self.token);
+            }
+        }
+    }
 }
 
 /// A poller's registration on one chat; dropping it unregisters.
@@ -93,6 +130,32 @@ impl Hub {
             hub: self.clone(),
             chat_id: chat_id.to_string(),
             notify: entry.notify.clone(),
+        }
+    }
+
+    /// Takes a place for a held poll of `token`. When the token already holds `max` polls,
+    /// the oldest is told to answer now: a page cannot pile up connections.
+    pub fn claim_poll_slot(&self, token: [u8; 32], max: usize) -> PollSlot {
+        let id = self.inner.next_poll.fetch_add(1, Ordering::Relaxed);
+        let evicted = Arc::new(Notify::new());
+        let mut polls = self
+            .inner
+            .polls_by_token
+            .lock()
+            .expect("hub lock is never poisoned");
+        let slots = polls.entry(token).or_default();
+        slots.push_back((id, evicted.clone()));
+        while slots.len() > max.max(1) {
+            if let Some((_, oldest)) = slots.pop_front() {
+                // notify_one keeps a permit, so a poll not yet waiting still sees it.
+                oldest.notify_one();
+            }
+        }
+        PollSlot {
+            hub: self.clone(),
+            token,
+            id,
+            evicted,
         }
     }
 
@@ -274,6 +337,18 @@ mod tests {
         );
         hub.set_typing("c1", false, false);
         assert_eq!(hub.typing("c1"), Typing::default());
+    }
+
+    #[tokio::test]
+    async fn a_token_over_its_poll_limit_evicts_its_oldest_poll() {
+        let hub = Hub::new();
+        let oldest = hub.claim_poll_slot([1; 32], 2);
+        let _middle = hub.claim_poll_slot([1; 32], 2);
+        let _other_token = hub.claim_poll_slot([2; 32], 2);
+        let _newest = hub.claim_poll_slot([1; 32], 2);
+        tokio::time::timeout(Duration::from_millis(100), oldest.evicted())
+            .await
+            .expect("the oldest poll is told to answer");
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod hub;
+pub mod limits;
 pub mod model;
 pub mod startup;
 pub mod state;

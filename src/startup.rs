@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::domain::{self, Role};
 use crate::error::ApiError;
 use crate::hub::Hub;
+use crate::limits::Limits;
 use crate::model::Agent;
 use crate::state::AppState;
 use crate::store::{self, Store};
@@ -38,10 +39,19 @@ impl Application {
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let state = web::Data::new(AppState {
+            limits: Limits::new(config.rate_limits),
             config,
             store,
             hub: Hub::new(),
             sessions: SessionCache::default(),
+        });
+        let sweeper = state.clone();
+        tokio::spawn(async move {
+            let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every_minute.tick().await;
+                sweeper.limits.sweep();
+            }
         });
         let app_state = state.clone();
         let server = HttpServer::new(move || {

@@ -3,6 +3,7 @@
 use crate::auth::SessionCache;
 use crate::config::Config;
 use crate::hub::Hub;
+use crate::limits::Limits;
 use crate::store::Store;
 
 pub struct AppState {
@@ -10,4 +11,5 @@ pub struct AppState {
     pub store: Store,
     pub hub: Hub,
     pub sessions: SessionCache,
+    pub limits: Limits,
 }

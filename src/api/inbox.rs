@@ -1,9 +1,10 @@
 //! `/api/v1/inbox`: one long poll that keeps an agent's chat list live.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::api::messages::hold_slot;
 use crate::api::{cursor_after, page_limit, poll_wait};
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -23,6 +24,7 @@ pub struct InboxQuery {
 pub async fn poll_inbox(
     state: web::Data<AppState>,
     caller: Caller,
+    req: HttpRequest,
     query: web::Query<InboxQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_agent()?;
@@ -30,6 +32,7 @@ pub async fn poll_inbox(
     let limit = page_limit(query.limit)?;
     let wait = poll_wait(query.wait, state.config.max_wait())?;
 
+    let slot = hold_slot(&state, &req);
     // Enable before reading, as in the message poll: no message can slip between.
     let changed = state.hub.inbox().notified();
     tokio::pin!(changed);
@@ -41,6 +44,7 @@ pub async fn poll_inbox(
             _ = &mut changed => {}
             _ = tokio::time::sleep(wait) => {}
             _ = state.hub.shutting_down() => {}
+            _ = slot.evicted() => {}
         }
         found = changed_since(&state, after, limit).await?;
     }

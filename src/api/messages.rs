@@ -1,14 +1,16 @@
 //! `/api/v1/chats/{id}/messages`, `/typing` and `/read`: sending, and the long poll.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::api::chats::visible_chat;
-use crate::api::{cursor_after, page_limit, poll_wait};
+use crate::api::{client_ip, cursor_after, page_limit, poll_wait};
+use crate::auth;
 use crate::auth::Caller;
 use crate::domain::{self, ClientId, MessageBody};
 use crate::error::ApiError;
+use crate::hub::PollSlot;
 use crate::model::{Chat, Message, ReadMarkers, Typing};
 use crate::state::AppState;
 use crate::store::chats;
@@ -25,9 +27,13 @@ pub struct SendMessage {
 pub async fn send_message(
     state: web::Data<AppState>,
     caller: Caller,
+    req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<SendMessage>,
 ) -> Result<HttpResponse, ApiError> {
+    state
+        .limits
+        .check_send(client_ip(&req, state.config.trust_proxy), &caller)?;
     let SendMessage { body, client_id } = body.into_inner();
     let body = MessageBody::parse(body)?;
     let client_id = client_id.map(ClientId::parse).transpose()?;
@@ -123,6 +129,7 @@ pub struct PollResponse {
 pub async fn list_messages(
     state: web::Data<AppState>,
     caller: Caller,
+    req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<PollQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -139,6 +146,7 @@ pub async fn list_messages(
         return Ok(HttpResponse::Ok().json(page));
     }
 
+    let slot = hold_slot(&state, &req);
     // Register before reading (see `hub`): a commit after the read still wakes us.
     let subscription = state.hub.subscribe(&chat_id);
     let changed = subscription.notify().notified();
@@ -153,9 +161,18 @@ pub async fn list_messages(
         _ = &mut changed => {}
         _ = tokio::time::sleep(wait) => {}
         _ = state.hub.shutting_down() => {}
+        _ = slot.evicted() => {}
     }
     let page = read_page(&state, &caller, &chat_id, Cursor::After(after), limit).await?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+/// This poll's place among its token's held polls (see [`crate::hub::Hub::claim_poll_slot`]).
+pub fn hold_slot(state: &AppState, req: &HttpRequest) -> PollSlot {
+    let token = auth::bearer(req).map(auth::hash_token).unwrap_or_default();
+    state
+        .hub
+        .claim_poll_slot(token, state.config.max_polls_per_token)
 }
 
 enum Cursor {

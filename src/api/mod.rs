@@ -7,6 +7,8 @@ pub mod inbox;
 pub mod messages;
 pub mod visitors;
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::{web, HttpRequest};
 use serde::de::DeserializeOwned;
@@ -29,6 +31,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::resource("/visitors/me")
                         .route(web::get().to(visitors::get_me))
                         .route(web::patch().to(visitors::update_me)),
+                )
+                .service(
+                    web::resource("/visitors/me/token")
+                        .route(web::post().to(visitors::rotate_token)),
                 )
                 .service(
                     web::resource("/chats")
@@ -55,6 +61,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/agents/login").route(web::post().to(agents::login)))
                 .service(web::resource("/agents/logout").route(web::post().to(agents::logout)))
                 .service(web::resource("/agents/me").route(web::get().to(agents::me)))
+                .service(
+                    web::resource("/agents/me/password")
+                        .route(web::post().to(agents::change_password)),
+                )
+                .service(web::resource("/agents/{id}").route(web::patch().to(agents::update_agent)))
                 .service(
                     web::resource("/agents")
                         .route(web::post().to(agents::create_agent))
@@ -88,6 +99,22 @@ fn json_error(error: JsonPayloadError) -> ApiError {
 
 fn query_error(error: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::bad_request(format!("invalid query parameters: {error}")).into()
+}
+
+/// The client's address: the peer, or with `trust_proxy` what the proxy says it is.
+pub fn client_ip(req: &HttpRequest, trust_proxy: bool) -> IpAddr {
+    if trust_proxy {
+        let forwarded = req.connection_info().realip_remote_addr().and_then(|addr| {
+            addr.parse::<IpAddr>()
+                .ok()
+                .or_else(|| addr.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        });
+        if let Some(ip) = forwarded {
+            return ip;
+        }
+    }
+    req.peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip())
 }
 
 /// Parses an optional JSON body: an empty body means `T::default()`.

@@ -4,8 +4,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::api::json_or_default;
-use crate::auth::{new_token, Caller};
+use crate::api::{client_ip, json_or_default};
+use crate::auth::{self, new_token, Caller};
 use crate::domain::{self, parse_email, parse_name, parse_page_url};
 use crate::error::ApiError;
 use crate::model::Visitor;
@@ -38,6 +38,9 @@ pub async fn create_visitor(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    state
+        .limits
+        .check_new_visitor(client_ip(&req, state.config.trust_proxy))?;
     let contact: VisitorContact = json_or_default(&req, &body)?;
     let (name, email) = contact.validated()?;
     let visitor = Visitor {
@@ -93,4 +96,28 @@ pub async fn update_me(
         })
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "visitor": visitor })))
+}
+
+/// `POST /api/v1/visitors/me/token` → `200 {token}`: a new token; the old one stops working.
+pub async fn rotate_token(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = caller.require_visitor()?.to_string();
+    let old = auth::bearer(&req)
+        .map(auth::hash_token)
+        .ok_or(ApiError::Unauthorized)?;
+    let token = new_token("visitor");
+    let hash = token.hash;
+    state
+        .store
+        .write(move |conn| {
+            tokens::delete(conn, &old)?;
+            tokens::insert(conn, &hash, "visitor", &id, &domain::now(), None)?;
+            Ok(())
+        })
+        .await?;
+    state.sessions.forget(&old);
+    Ok(HttpResponse::Ok().json(json!({ "token": token.token })))
 }

@@ -81,3 +81,25 @@ pub fn set_password_hash(conn: &Connection, id: &str, hash: &str) -> rusqlite::R
         .execute(params![id, hash])?
         == 1)
 }
+
+pub fn active_admins(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT COUNT(*) FROM agents WHERE role = 'admin' AND disabled = 0")?
+        .query_row([], |r| r.get(0))
+}
+
+/// Changes the given fields; `None` leaves a field as it is.
+pub fn update(
+    conn: &Connection,
+    id: &str,
+    name: Option<&str>,
+    role: Option<Role>,
+    disabled: Option<bool>,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE agents SET name = COALESCE(?2, name), role = COALESCE(?3, role),
+                disabled = COALESCE(?4, disabled)
+         WHERE id = ?1",
+    )?
+    .execute(params![id, name, role.map(Role::as_str), disabled])?;
+    Ok(())
+}

@@ -70,6 +70,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::for_tests(db_path.clone());
     config.admin_email = Some(ADMIN_EMAIL.into());
     config.admin_password = Some(ADMIN_PASSWORD.into());
+    // Functional tests send fast from one address; tests of the limits turn them back on.
+    config.rate_limits = false;
     adjust(&mut config);
     let app = Application::build(config).await.expect("the app builds");
     let port = app.port();

@@ -10,4 +10,5 @@ mod inbox;
 mod long_poll;
 mod messages;
 mod shutdown;
+mod trust;
 mod visitors;
