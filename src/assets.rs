@@ -5,6 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use rust_embed::RustEmbed;
 
 use crate::error::ApiError;
+use crate::state::AppState;
 
 #[derive(RustEmbed)]
 #[folder = "assets/"]
@@ -22,9 +23,34 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/static/{path:.*}", web::get().to(static_file));
 }
 
-async fn visitor_page(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    // The visitor page is what the widget frames, on any site.
-    serve(&req, "index.html", Some("frame-ancestors *"))
+async fn visitor_page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    // The visitor page is what the widget frames, on the sites the operator allows.
+    let ancestors = frame_ancestors(&state.config.allowed_origins);
+    serve(&req, "index.html", Some(&ancestors))
+}
+
+/// The CSP `frame-ancestors` directive for `PARLEY_ALLOWED_ORIGINS`; entries that are not
+/// `*` or an http(s) origin are dropped, so a typo can never widen the policy.
+pub fn frame_ancestors(allowed_origins: &str) -> String {
+    let origins: Vec<&str> = allowed_origins
+        .split([' ', ','])
+        .filter(|o| {
+            *o == "*"
+                || ((o.starts_with("https://") || o.starts_with("http://"))
+                    && o.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || ".-:/*[]".contains(c)))
+        })
+        .collect();
+    if origins.contains(&"*") {
+        "frame-ancestors *".into()
+    } else {
+        format!("frame-ancestors 'self' {}", origins.join(" "))
+            .trim_end()
+            .to_string()
+    }
 }
 
 async fn agent_page(req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -94,4 +120,23 @@ fn serve(
     Ok(response
         .insert_header((header::CONTENT_TYPE, content_type))
         .body(file.data.into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::frame_ancestors;
+
+    #[test]
+    fn allowed_origins_become_frame_ancestors() {
+        assert_eq!(frame_ancestors("*"), "frame-ancestors *");
+        assert_eq!(
+            frame_ancestors("https://a.example https://b.example:8443"),
+            "frame-ancestors 'self' https://a.example https://b.example:8443"
+        );
+        assert_eq!(
+            frame_ancestors("javascript:x; script-src * https://ok.example"),
+            "frame-ancestors 'self' https://ok.example"
+        );
+        assert_eq!(frame_ancestors(""), "frame-ancestors 'self'");
+    }
 }

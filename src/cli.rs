@@ -30,6 +30,11 @@ pub enum Command {
     /// Manage agents.
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Write a consistent copy of the database to PATH, also while the server runs.
+    Backup {
+        /// Where to write the copy; must not exist yet.
+        path: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,7 +66,21 @@ pub fn run(cli: Cli) -> CliResult {
     match cli.command {
         None | Some(Command::Serve) => serve(cli.config),
         Some(Command::Agent(command)) => agent(&cli.config, command),
+        Some(Command::Backup { path }) => backup(&cli.config, &path),
     }
+}
+
+/// `VACUUM INTO` reads one snapshot (WAL readers never block the writer) and writes a
+/// compact, self-contained database file.
+fn backup(config: &Config, path: &std::path::Path) -> CliResult {
+    if path.exists() {
+        return Err(format!("{} exists already; choose a new file", path.display()).into());
+    }
+    let conn = store::open(&config.db)?;
+    let target = path.to_str().ok_or("the backup path must be valid UTF-8")?;
+    conn.execute("VACUUM INTO ?1", [target])?;
+    println!("backed up {} to {}", config.db.display(), path.display());
+    Ok(())
 }
 
 fn serve(config: Config) -> CliResult {

@@ -4,7 +4,9 @@ use std::net::TcpListener;
 
 use actix_web::dev::Server;
 use actix_web::http::header;
-use actix_web::middleware::{Compress, DefaultHeaders, ErrorHandlerResponse, ErrorHandlers};
+use actix_web::middleware::{
+    Compress, DefaultHeaders, ErrorHandlerResponse, ErrorHandlers, Logger,
+};
 use actix_web::{web, App, HttpResponse, HttpServer};
 
 use crate::api;
@@ -70,6 +72,11 @@ impl Application {
                     },
                 ))
                 .wrap(Compress::default())
+                // Method, path (never the query or a body), status, duration.
+                .wrap(
+                    Logger::new("%a \"%{method}xi %U\" %s %b %Dms")
+                        .custom_request_replace("method", |req| req.method().to_string()),
+                )
                 .wrap(
                     DefaultHeaders::new()
                         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

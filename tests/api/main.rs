@@ -9,6 +9,7 @@ mod helpers;
 mod inbox;
 mod long_poll;
 mod messages;
+mod operations;
 mod shutdown;
 mod trust;
 mod visitors;
