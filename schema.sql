@@ -56,9 +56,22 @@ CREATE TABLE messages (
     body       TEXT NOT NULL,
     client_id  TEXT,
     event      TEXT CHECK (event IN ('closed', 'reopened', 'assigned')),
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    attachment_id TEXT REFERENCES attachments (id)
 );
 CREATE INDEX messages_by_chat ON messages (chat_id, seq);
 -- Idempotency: one message per (chat, author, client_id).
 CREATE UNIQUE INDEX messages_by_client_id ON messages (chat_id, author_id, client_id)
     WHERE client_id IS NOT NULL;
+
+-- Uploaded files live in the database too, so the SQLite file stays the one thing to back up.
+CREATE TABLE attachments (
+    id           TEXT PRIMARY KEY,
+    chat_id      TEXT NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
+    name         TEXT NOT NULL,
+    size         INTEGER NOT NULL,
+    content_type TEXT NOT NULL,                   -- detected from the bytes, never the client's
+    data         BLOB NOT NULL,
+    created_at   TEXT NOT NULL
+);
+CREATE INDEX attachments_by_chat ON attachments (chat_id);

@@ -67,6 +67,10 @@ pub struct Config {
     #[arg(long, env = "PARLEY_TRUST_PROXY", default_value_t = false, action = clap::ArgAction::Set, global = true)]
     pub trust_proxy: bool,
 
+    /// Largest attachment, in bytes (default 10 MiB).
+    #[arg(long, env = "PARLEY_MAX_UPLOAD", default_value_t = 10 * 1024 * 1024, global = true)]
+    pub max_upload: usize,
+
     /// Sites allowed to frame the visitor chat (the widget), space-separated origins such as
     /// `https://shop.example`; `*` allows any. The agent inbox can never be framed.
     #[arg(
@@ -102,6 +106,7 @@ impl Config {
             max_polls_per_token: 6,
             trust_proxy: false,
             allowed_origins: "*".into(),
+            max_upload: 10 * 1024 * 1024,
         }
     }
 }

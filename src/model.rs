@@ -39,8 +39,24 @@ pub struct Message {
     pub body: String,
     pub client_id: Option<String>,
     pub event: Option<String>,
-    pub attachment: Option<serde_json::Value>,
+    pub attachment: Option<Attachment>,
     pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Attachment {
+    pub id: String,
+    pub name: String,
+    pub size: i64,
+    pub content_type: String,
+    /// Where the bytes are downloaded, with the same bearer token.
+    pub url: String,
+}
+
+impl Attachment {
+    pub fn url_for(id: &str) -> String {
+        format!("/api/v1/attachments/{id}")
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -208,9 +208,8 @@ pub async fn update_agent(
             agents::find(conn, &agent_id)?.ok_or(ApiError::NotFound)
         })
         .await?;
-    if agent.disabled {
-        state.sessions.forget_owner(&id);
-    }
+    // Cached sessions carry the role: a demotion or a disabling takes effect at once.
+    state.sessions.forget_owner(&id);
     Ok(HttpResponse::Ok().json(json!({ "agent": agent })))
 }
 

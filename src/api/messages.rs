@@ -4,6 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::api::attachments::Upload;
 use crate::api::chats::visible_chat;
 use crate::api::{client_ip, cursor_after, page_limit, poll_wait};
 use crate::auth;
@@ -13,8 +14,8 @@ use crate::error::ApiError;
 use crate::hub::PollSlot;
 use crate::model::{Chat, Message, ReadMarkers, Typing};
 use crate::state::AppState;
-use crate::store::chats;
 use crate::store::messages::{self, NewMessage};
+use crate::store::{attachments, chats};
 
 #[derive(Debug, Deserialize)]
 pub struct SendMessage {
@@ -38,7 +39,7 @@ pub async fn send_message(
     let body = MessageBody::parse(body)?;
     let client_id = client_id.map(ClientId::parse).transpose()?;
     let chat_id = path.into_inner();
-    let (message, created) = append(&state, caller, chat_id, body, client_id).await?;
+    let (message, created) = append(&state, caller, chat_id, body, client_id, None).await?;
     let mut response = if created {
         HttpResponse::Created()
     } else {
@@ -55,6 +56,7 @@ pub async fn append(
     chat_id: String,
     body: MessageBody,
     client_id: Option<ClientId>,
+    upload: Option<Upload>,
 ) -> Result<(Message, bool), ApiError> {
     let id = chat_id.clone();
     let outcome = state
@@ -69,6 +71,13 @@ pub async fn append(
                 }
             }
             let author = messages::author(conn, caller.id())?;
+            let attachment = match upload {
+                Some(Upload { attachment, data }) => {
+                    attachments::insert(conn, &id, &attachment, &data, &domain::now())?;
+                    Some(attachment)
+                }
+                None => None,
+            };
             if access.status == "closed" && !caller.is_agent() {
                 chats::set_status(conn, &id, "open", &domain::now())?;
                 messages::insert_event(
@@ -94,6 +103,7 @@ pub async fn append(
                     client_id: client_id.map(|c| c.as_str().to_string()),
                     event: None,
                     created_at: domain::now(),
+                    attachment,
                 },
             )?;
             Ok((message, true))

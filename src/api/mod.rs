@@ -1,6 +1,7 @@
 //! The HTTP API under `/api/v1`: one module per resource, wired together here.
 
 pub mod agents;
+pub mod attachments;
 pub mod chats;
 pub mod health;
 pub mod inbox;
@@ -70,6 +71,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::resource("/agents")
                         .route(web::post().to(agents::create_agent))
                         .route(web::get().to(agents::list_agents)),
+                )
+                .service(
+                    web::resource("/chats/{id}/attachments")
+                        .route(web::post().to(attachments::upload_attachment)),
+                )
+                .service(
+                    web::resource("/attachments/{id}")
+                        .route(web::get().to(attachments::download_attachment)),
                 )
                 .service(web::resource("/inbox").route(web::get().to(inbox::poll_inbox))),
         );

@@ -2,13 +2,15 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::model::{Author, Message};
+use crate::model::{Attachment, Author, Message};
 
 const SELECT: &str = "SELECT m.seq, m.id, m.chat_id, m.sender, m.author_id,
-        COALESCE(ag.name, vi.name), m.body, m.client_id, m.event, m.created_at
+        COALESCE(ag.name, vi.name), m.body, m.client_id, m.event, m.created_at,
+        at.id, at.name, at.size, at.content_type
     FROM messages m
     LEFT JOIN agents ag ON ag.id = m.author_id
-    LEFT JOIN visitors vi ON vi.id = m.author_id";
+    LEFT JOIN visitors vi ON vi.id = m.author_id
+    LEFT JOIN attachments at ON at.id = m.attachment_id";
 
 fn from_row(row: &Row) -> rusqlite::Result<Message> {
     let author_id: Option<String> = row.get(4)?;
@@ -24,7 +26,16 @@ fn from_row(row: &Row) -> rusqlite::Result<Message> {
         body: row.get(6)?,
         client_id: row.get(7)?,
         event: row.get(8)?,
-        attachment: None,
+        attachment: match row.get::<_, Option<String>>(10)? {
+            Some(id) => Some(Attachment {
+                url: Attachment::url_for(&id),
+                id,
+                name: row.get(11)?,
+                size: row.get(12)?,
+                content_type: row.get(13)?,
+            }),
+            None => None,
+        },
         created_at: row.get(9)?,
     })
 }
@@ -97,13 +108,16 @@ pub struct NewMessage<'a> {
     pub client_id: Option<String>,
     pub event: Option<&'a str>,
     pub created_at: String,
+    /// Already stored with [`crate::store::attachments::insert`].
+    pub attachment: Option<Attachment>,
 }
 
 /// Appends a message and moves the chat's `last_seq` to it. Runs inside the writer's transaction.
 pub fn insert(conn: &Connection, new: NewMessage) -> rusqlite::Result<Message> {
     conn.prepare_cached(
-        "INSERT INTO messages (id, chat_id, sender, author_id, body, client_id, event, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO messages
+             (id, chat_id, sender, author_id, body, client_id, event, created_at, attachment_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         new.id,
@@ -113,7 +127,8 @@ pub fn insert(conn: &Connection, new: NewMessage) -> rusqlite::Result<Message> {
         new.body,
         new.client_id,
         new.event,
-        new.created_at
+        new.created_at,
+        new.attachment.as_ref().map(|a| a.id.as_str())
     ])?;
     let seq = conn.last_insert_rowid();
     conn.prepare_cached("UPDATE chats SET last_seq = ?2, last_message_at = ?3 WHERE id = ?1")?
@@ -127,7 +142,7 @@ pub fn insert(conn: &Connection, new: NewMessage) -> rusqlite::Result<Message> {
         body: new.body,
         client_id: new.client_id,
         event: new.event.map(str::to_string),
-        attachment: None,
+        attachment: new.attachment,
         created_at: new.created_at,
     })
 }
@@ -167,6 +182,7 @@ pub fn insert_event(
             client_id: None,
             event: Some(event),
             created_at: crate::domain::now(),
+            attachment: None,
         },
     )
 }

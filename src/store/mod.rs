@@ -5,6 +5,7 @@
 //! connection is ever held across an `.await`.
 
 pub mod agents;
+pub mod attachments;
 pub mod chats;
 pub mod messages;
 pub mod tokens;
@@ -24,10 +25,19 @@ pub use writer::Writer;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// `PRAGMA user_version` of a database that has [`SCHEMA`]; bump it with each migration.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Ordered migrations: `MIGRATIONS[i]` takes a database from version `i + 1` to `i + 2`.
-const MIGRATIONS: &[&str] = &[];
+const MIGRATIONS: &[&str] = &[
+    // 2: attachments
+    "CREATE TABLE attachments (
+         id TEXT PRIMARY KEY,
+         chat_id TEXT NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
+         name TEXT NOT NULL, size INTEGER NOT NULL, content_type TEXT NOT NULL,
+         data BLOB NOT NULL, created_at TEXT NOT NULL);
+     CREATE INDEX attachments_by_chat ON attachments (chat_id);
+     ALTER TABLE messages ADD COLUMN attachment_id TEXT REFERENCES attachments (id);",
+];
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
 

@@ -7,10 +7,12 @@
 //! under `CI`, where a missing browser is a failure.
 
 use std::future::Future;
-use std::net::{SocketAddr, TcpListener as StdTcpListener};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,9 +20,8 @@ use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::FutureExt;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 /// How long a condition may take to come true; generous for a loaded 2-core machine.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -39,14 +40,25 @@ async fn a_visitor_writes_and_an_agent_sees_it_live_in_the_inbox() {
         sign_in(&b, &app.address, &app.admin_email, &app.admin_password).await;
 
         b.open_window().await;
-        b.client.goto(&format!("{}/", app.address)).await.expect("open the visitor page");
+        b.client
+            .goto(&app.url("/"))
+            .await
+            .expect("open the visitor page");
         send_message(&b, "Hello, do you ship to Norway?").await;
-        b.wait_for_message("Hello, do you ship to Norway?", true).await;
+        b.wait_for_message("Hello, do you ship to Norway?", true)
+            .await;
 
-        b.client.switch_to_window(agent).await.expect("back to the agent");
+        b.client
+            .switch_to_window(agent)
+            .await
+            .expect("back to the agent");
         let chat_id = b.wait_for_chat_item("Hello, do you ship to Norway?").await;
         assert!(!chat_id.is_empty());
-        b.eventually("the tab title counts the unread chat", r#"return document.title.startsWith("(1)")"#).await;
+        b.eventually(
+            "the tab title counts the unread chat",
+            r#"return document.title.startsWith("(1)")"#,
+        )
+        .await;
     })
     .await;
 }
@@ -56,11 +68,15 @@ async fn the_agent_replies_and_the_visitor_sees_it_live_without_a_reload() {
     let app = spawn_app().await;
     with_browser(|b| async move {
         let visitor = b.client.window().await.expect("current window");
-        b.client.goto(&format!("{}/", app.address)).await.expect("open the visitor page");
+        b.client
+            .goto(&app.url("/"))
+            .await
+            .expect("open the visitor page");
         send_message(&b, "Is anyone there?").await;
         b.wait_for_message("Is anyone there?", true).await;
         // Survives only if the page is never reloaded.
-        b.js("window.__stillTheSamePage = true; return null", vec![]).await;
+        b.js("window.__stillTheSamePage = true; return null", vec![])
+            .await;
 
         b.open_window().await;
         sign_in(&b, &app.address, &app.admin_email, &app.admin_password).await;
@@ -70,9 +86,14 @@ async fn the_agent_replies_and_the_visitor_sees_it_live_without_a_reload() {
         send_message(&b, "Yes, how can I help?").await;
         b.wait_for_message("Yes, how can I help?", true).await;
 
-        b.client.switch_to_window(visitor).await.expect("back to the visitor");
+        b.client
+            .switch_to_window(visitor)
+            .await
+            .expect("back to the visitor");
         b.wait_for_message("Yes, how can I help?", true).await;
-        let same = b.js("return window.__stillTheSamePage === true", vec![]).await;
+        let same = b
+            .js("return window.__stillTheSamePage === true", vec![])
+            .await;
         assert_eq!(same, json!(true), "the visitor page was reloaded");
     })
     .await;
@@ -83,7 +104,10 @@ async fn a_message_with_markup_is_shown_as_literal_text() {
     let app = spawn_app().await;
     let markup = "<b>x</b><script>alert(1)</script><img src=x onerror=alert(2)>";
     with_browser(|b| async move {
-        b.client.goto(&format!("{}/", app.address)).await.expect("open the visitor page");
+        b.client
+            .goto(&app.url("/"))
+            .await
+            .expect("open the visitor page");
         send_message(&b, markup).await;
         b.wait_for_message(markup, true).await;
         assert_markup_is_inert(&b, markup).await;
@@ -102,7 +126,10 @@ async fn a_message_with_markup_is_shown_as_literal_text() {
 async fn a_reload_keeps_the_conversation() {
     let app = spawn_app().await;
     with_browser(|b| async move {
-        b.client.goto(&format!("{}/", app.address)).await.expect("open the visitor page");
+        b.client
+            .goto(&app.url("/"))
+            .await
+            .expect("open the visitor page");
         send_message(&b, "First question").await;
         b.wait_for_message("First question", true).await;
         send_message(&b, "Second question").await;
@@ -111,7 +138,11 @@ async fn a_reload_keeps_the_conversation() {
 
         b.client.refresh().await.expect("reload");
         b.wait_for_message("Second question", true).await;
-        assert_eq!(b.message_ids().await, before, "the same messages, in the same order");
+        assert_eq!(
+            b.message_ids().await,
+            before,
+            "the same messages, in the same order"
+        );
 
         send_message(&b, "Third question").await;
         b.wait_for_message("Third question", true).await;
@@ -133,7 +164,7 @@ async fn the_widget_works_on_a_page_of_another_origin() {
          <script src=\"{}/widget.js\" data-title=\"Shop support\" defer></script></body></html>",
         app.address
     );
-    let host = serve_fixed_page(host_page).await;
+    let host = FixedPage::serve(host_page);
     let host_url = format!("http://localhost:{}/shop", host.port());
     let body = "Hello from the shop's widget";
 
@@ -142,7 +173,11 @@ async fn the_widget_works_on_a_page_of_another_origin() {
         b.wait_for_css("button[data-parley-launcher]").await;
         b.click("button[data-parley-launcher]").await;
 
-        let widget = b.client.find(Locator::Css("[data-parley-widget]")).await.expect("widget host");
+        let widget = b
+            .client
+            .find(Locator::Css("[data-parley-widget]"))
+            .await
+            .expect("widget host");
         let frame = widget
             .shadow_root()
             .await
@@ -153,22 +188,31 @@ async fn the_widget_works_on_a_page_of_another_origin() {
         frame.enter_frame().await.expect("switch into the iframe");
         send_message(&b, body).await;
         b.wait_for_message(body, true).await;
-        b.client.enter_parent_frame().await.expect("back to the host page");
+        b.client
+            .enter_parent_frame()
+            .await
+            .expect("back to the host page");
     })
     .await;
 
     // The message reached the server, from a visitor whose page is the host page.
-    let api = AgentApi::sign_in(&app.address, &app.admin_email, &app.admin_password).await;
-    let chats = api.get("/chats?status=all").await;
+    let token = app.admin_token().await;
+    let reply = app
+        .call("GET", "/api/v1/chats?status=all", Some(&token), None)
+        .await;
+    let chats = reply.assert_status(200);
     let chat = chats["chats"]
         .as_array()
         .expect("chats")
         .iter()
         .find(|c| c["last_message"]["body"] == body)
         .unwrap_or_else(|| panic!("no chat with the widget's message in {chats}"));
-    if let Some(page) = chat["visitor"]["page_url"].as_str() {
-        assert!(page.starts_with(&format!("http://localhost:{}/shop", host.port())), "page_url {page}");
-    }
+    assert_eq!(chat["last_message"]["sender"], "visitor", "{chat}");
+    assert_eq!(
+        chat["visitor"]["page_url"],
+        json!(format!("http://localhost:{}/shop", host.port())),
+        "the widget tells which page the visitor is on: {chat}"
+    );
     drop(host);
 }
 
@@ -182,13 +226,18 @@ async fn the_connection_indicator_and_a_queued_send_recover_after_a_server_resta
     let queued = "Sent while the server was down";
 
     let server = with_browser(|b| async move {
-        b.client.goto(&format!("{base}/")).await.expect("open the visitor page");
+        b.client
+            .goto(&format!("{base}/"))
+            .await
+            .expect("open the visitor page");
         send_message(&b, "Before the outage").await;
         b.wait_for_message("Before the outage", true).await;
         b.wait_for_connection(&["connected"], PATIENCE).await;
 
         server.stop();
-        let state = b.wait_for_connection(&["reconnecting", "offline"], PATIENCE).await;
+        let state = b
+            .wait_for_connection(&["reconnecting", "offline"], PATIENCE)
+            .await;
         assert_ne!(state, "connected");
 
         send_message(&b, queued).await;
@@ -197,12 +246,18 @@ async fn the_connection_indicator_and_a_queued_send_recover_after_a_server_resta
             li["status"] == "sending" || li["status"] == "queued",
             "while the server is down the message waits: {li}"
         );
-        assert!(li["id"].is_null(), "no server id before the server confirms: {li}");
+        assert!(
+            li["id"].is_null(),
+            "no server id before the server confirms: {li}"
+        );
 
         server.restart(addr, &db).await;
-        let li = b.wait_for_message_within(queued, true, RESTART_PATIENCE).await;
+        let li = b
+            .wait_for_message_within(queued, true, RESTART_PATIENCE)
+            .await;
         assert_eq!(li["status"], "sent", "{li}");
-        b.wait_for_connection(&["connected"], RESTART_PATIENCE).await;
+        b.wait_for_connection(&["connected"], RESTART_PATIENCE)
+            .await;
         let copies = b
             .js(
                 "return [...document.querySelectorAll('[data-message-id]')]\
@@ -217,17 +272,25 @@ async fn the_connection_indicator_and_a_queued_send_recover_after_a_server_resta
 
     // Exactly once on the server too.
     if let Some(mut server) = server {
-        let api = AgentApi::sign_in(&format!("http://{addr}"), ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let api = AgentApi::sign_in(&format!("http://{addr}")).await;
         let chats = api.get("/chats?status=all").await;
-        let chat_id = chats["chats"][0]["id"].as_str().expect("the visitor's chat").to_owned();
-        let page = api.get(&format!("/chats/{chat_id}/messages?after=0&limit=500")).await;
+        let chat_id = chats["chats"][0]["id"]
+            .as_str()
+            .expect("the visitor's chat")
+            .to_owned();
+        let page = api
+            .get(&format!("/chats/{chat_id}/messages?after=0&limit=500"))
+            .await;
         let count = page["messages"]
             .as_array()
             .expect("messages")
             .iter()
             .filter(|m| m["body"] == queued)
             .count();
-        assert_eq!(count, 1, "the queued message was stored exactly once: {page}");
+        assert_eq!(
+            count, 1,
+            "the queued message was stored exactly once: {page}"
+        );
         server.stop();
     }
 }
@@ -237,10 +300,17 @@ async fn the_connection_indicator_and_a_queued_send_recover_after_a_server_resta
 // ---------------------------------------------------------------------------------
 
 async fn sign_in(b: &Browser, address: &str, email: &str, password: &str) {
-    b.client.goto(&format!("{address}/agent")).await.expect("open the inbox");
+    b.client
+        .goto(&format!("{address}/agent"))
+        .await
+        .expect("open the inbox");
     let email_input = b.wait_for_css("input[name=email]").await;
     email_input.send_keys(email).await.expect("type the email");
-    let password_input = b.client.find(Locator::Css("input[name=password]")).await.expect("password field");
+    let password_input = b
+        .client
+        .find(Locator::Css("input[name=password]"))
+        .await
+        .expect("password field");
     password_input
         .send_keys(&format!("{password}{}", char::from(Key::Enter)))
         .await
@@ -272,9 +342,20 @@ async fn assert_markup_is_inert(b: &Browser, markup: &str) {
             vec![json!(markup)],
         )
         .await;
-    assert_eq!(found["literal"], json!(true), "the markup shows as text: {found}");
-    assert_eq!(found["elements"], json!(0), "no element was made from the markup: {found}");
-    assert!(b.client.get_alert_text().await.is_err(), "no alert was opened");
+    assert_eq!(
+        found["literal"],
+        json!(true),
+        "the markup shows as text: {found}"
+    );
+    assert_eq!(
+        found["elements"],
+        json!(0),
+        "no element was made from the markup: {found}"
+    );
+    assert!(
+        b.client.get_alert_text().await.is_err(),
+        "no alert was opened"
+    );
 }
 
 // ---------------------------------------------------------------------------------
@@ -311,7 +392,9 @@ where
     Fut: Future<Output = T>,
 {
     let browser = Arc::new(Browser::launch().await?);
-    let outcome = AssertUnwindSafe(body(Arc::clone(&browser))).catch_unwind().await;
+    let outcome = AssertUnwindSafe(body(Arc::clone(&browser)))
+        .catch_unwind()
+        .await;
     let _ = browser.client.clone().close().await;
     drop(browser);
     match outcome {
@@ -350,11 +433,18 @@ impl Browser {
         loop {
             let ready = status.get(format!("{driver_url}/status")).send().await;
             if let Ok(res) = ready {
-                if res.json::<Value>().await.is_ok_and(|v| v["value"]["ready"] == json!(true)) {
+                if res
+                    .json::<Value>()
+                    .await
+                    .is_ok_and(|v| v["value"]["ready"] == json!(true))
+                {
                     break;
                 }
             }
-            assert!(started.elapsed() < PATIENCE, "chromedriver did not start on port {port}");
+            assert!(
+                started.elapsed() < PATIENCE,
+                "chromedriver did not start on port {port}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
 
@@ -387,22 +477,38 @@ impl Browser {
             .connect(&driver_url)
             .await
             .expect("start a Chromium session");
-        Some(Browser { client, _driver: driver, _profile: profile })
+        Some(Browser {
+            client,
+            _driver: driver,
+            _profile: profile,
+        })
     }
 
     /// Opens a new window and switches to it.
     async fn open_window(&self) -> fantoccini::wd::WindowHandle {
         let window = self.client.new_window(false).await.expect("a new window");
-        self.client.switch_to_window(window.handle.clone()).await.expect("switch to it");
+        self.client
+            .switch_to_window(window.handle.clone())
+            .await
+            .expect("switch to it");
         window.handle
     }
 
     async fn js(&self, script: &str, args: Vec<Value>) -> Value {
-        self.client.execute(script, args).await.expect("run a script in the page")
+        self.client
+            .execute(script, args)
+            .await
+            .expect("run a script in the page")
     }
 
     async fn click(&self, css: &str) {
-        self.client.find(Locator::Css(css)).await.expect(css).click().await.expect("click");
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .expect(css)
+            .click()
+            .await
+            .expect("click");
     }
 
     /// Waits until a script returns something truthy, and returns it.
@@ -410,10 +516,20 @@ impl Browser {
         self.eventually_with(what, script, vec![], PATIENCE).await
     }
 
-    async fn eventually_with(&self, what: &str, script: &str, args: Vec<Value>, limit: Duration) -> Value {
+    async fn eventually_with(
+        &self,
+        what: &str,
+        script: &str,
+        args: Vec<Value>,
+        limit: Duration,
+    ) -> Value {
         let started = Instant::now();
         loop {
-            let value = self.client.execute(script, args.clone()).await.unwrap_or(Value::Null);
+            let value = self
+                .client
+                .execute(script, args.clone())
+                .await
+                .unwrap_or(Value::Null);
             let truthy = match &value {
                 Value::Null => false,
                 Value::Bool(b) => *b,
@@ -423,7 +539,10 @@ impl Browser {
             if truthy {
                 return value;
             }
-            assert!(started.elapsed() < limit, "timed out after {limit:?} waiting until {what}");
+            assert!(
+                started.elapsed() < limit,
+                "timed out after {limit:?} waiting until {what}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -442,11 +561,15 @@ impl Browser {
     /// Waits for a rendered message containing `text`; with `confirmed`, one that
     /// carries its server id. Returns {id, status}.
     async fn wait_for_message(&self, text: &str, confirmed: bool) -> Value {
-        self.wait_for_message_within(text, confirmed, PATIENCE).await
+        self.wait_for_message_within(text, confirmed, PATIENCE)
+            .await
     }
 
     async fn wait_for_message_within(&self, text: &str, confirmed: bool, limit: Duration) -> Value {
-        let what = format!("a message {text:?} shows{}", if confirmed { " with its server id" } else { "" });
+        let what = format!(
+            "a message {text:?} shows{}",
+            if confirmed { " with its server id" } else { "" }
+        );
         self.eventually_with(
             &what,
             "const [text, confirmed] = arguments;\
@@ -500,7 +623,7 @@ fn tool(env: &str, default: &str) -> PathBuf {
 }
 
 fn free_addr() -> SocketAddr {
-    StdTcpListener::bind("127.0.0.1:0")
+    TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free local port")
 }
@@ -509,13 +632,49 @@ fn free_addr() -> SocketAddr {
 // A host page on another origin, the real binary, and the API as an agent
 // ---------------------------------------------------------------------------------
 
-/// A one-page HTTP server answering every request with `html`; stops when dropped.
+/// A one-page HTTP server on its own thread, answering every request with the same
+/// HTML; stops when dropped.
 struct FixedPage {
     addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
+    stop: Arc<AtomicBool>,
 }
 
 impl FixedPage {
+    fn serve(html: String) -> FixedPage {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the host page");
+        let addr = listener.local_addr().expect("its address");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut stream) = stream else { continue };
+                let html = html.clone();
+                // A thread per connection: a browser may open a socket and send nothing on it.
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                    let mut request = Vec::new();
+                    let mut buf = [0_u8; 4096];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\
+                         Content-Length: {}\r\nConnection: close\r\n\r\n{html}",
+                        html.len()
+                    );
+                    let _ = stream.write_all(response.as_bytes());
+                });
+            }
+        });
+        FixedPage { addr, stop }
+    }
+
     fn port(&self) -> u16 {
         self.addr.port()
     }
@@ -523,41 +682,11 @@ impl FixedPage {
 
 impl Drop for FixedPage {
     fn drop(&mut self) {
-        self.task.abort();
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(self.addr);
     }
 }
-
-async fn serve_fixed_page(html: String) -> FixedPage {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the host page");
-    let addr = listener.local_addr().expect("its address");
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else { continue };
-            let html = html.clone();
-            tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buf = [0_u8; 4096];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\
-                     Content-Length: {}\r\nConnection: close\r\n\r\n{html}",
-                    html.len()
-                );
-                let _ = socket.write_all(response.as_bytes()).await;
-                let _ = socket.shutdown().await;
-            });
-        }
-    });
-    FixedPage { addr, task }
-}
-
-const ADMIN_EMAIL: &str = "admin@example.com";
-const ADMIN_PASSWORD: &str = "correct-horse-battery";
 
 /// The real `parley` binary as a child process, so it can be killed and started again.
 struct Server {
@@ -595,13 +724,20 @@ impl Server {
                         return;
                     }
                 }
-                if self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_some()) {
+                if self
+                    .child
+                    .as_mut()
+                    .is_some_and(|c| c.try_wait().ok().flatten().is_some())
+                {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             self.stop();
-            assert!(started.elapsed() < Duration::from_secs(30), "parley did not start on {addr}");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "parley did not start on {addr}"
+            );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
@@ -622,6 +758,7 @@ impl Drop for Server {
 }
 
 /// Just enough of the API, as an agent, to check what reached the server.
+/// (The server here is a child process, so the `TestApp` helpers do not apply.)
 struct AgentApi {
     base: String,
     token: String,
@@ -629,11 +766,11 @@ struct AgentApi {
 }
 
 impl AgentApi {
-    async fn sign_in(address: &str, email: &str, password: &str) -> AgentApi {
+    async fn sign_in(address: &str) -> AgentApi {
         let http = reqwest::Client::new();
         let res: Value = http
             .post(format!("{address}/api/v1/agents/login"))
-            .json(&json!({ "email": email, "password": password }))
+            .json(&json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
             .send()
             .await
             .expect("log in")
@@ -641,7 +778,11 @@ impl AgentApi {
             .await
             .expect("a login answer");
         let token = res["token"].as_str().expect("an agent token").to_owned();
-        AgentApi { base: format!("{address}/api/v1"), token, http }
+        AgentApi {
+            base: format!("{address}/api/v1"),
+            token,
+            http,
+        }
     }
 
     async fn get(&self, path: &str) -> Value {

@@ -2,7 +2,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod agents;
+mod attachments;
 mod bad_input;
+mod browser;
 mod chats;
 mod concurrency;
 mod helpers;

@@ -1,0 +1,738 @@
+// agent.js: the agent inbox (`/agent`) — sign-in, the chat list kept live by one inbox
+// long poll, and the open conversation with its own long poll, paging, typing, read
+// markers, close/reopen and assignment.
+
+import { createApi, randomId, store } from './api.js';
+import { setupComposer, typingIndicator } from './composer.js';
+import { Connection, pollLoop } from './connection.js';
+import { formatFull, h, hueOf, icon, initials, relativeTime, safeLink, visitorName } from './format.js';
+import { MessageList } from './messages.js';
+import { Outbox } from './outbox.js';
+
+const SESSION_KEY = 'parley.agent';
+const FILTER_KEY = 'parley.agent.filter';
+const SOUND_KEY = 'parley.agent.sound';
+const WAIT_S = 25;
+const HISTORY_PAGE = 50;
+const BASE_TITLE = 'Parley inbox';
+const FILTERS = ['open', 'mine', 'closed', 'all'];
+const CONN_TEXT = { connecting: 'Connecting…', connected: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline' };
+
+const $ = (id) => document.getElementById(id);
+const els = {
+  login: $('login-view'), loginForm: $('login-form'), loginError: $('login-error'),
+  app: $('app-view'), conn: $('conn'), me: $('me'), notifyBtn: $('notify-btn'), soundBtn: $('sound-btn'),
+  logoutBtn: $('logout-btn'), filters: [...document.querySelectorAll('[data-filter]')], chatList: $('chat-list'),
+  listEmpty: $('list-empty'), convEmpty: $('conv-empty'), conv: $('conv'), backBtn: $('back-btn'),
+  avatar: $('conv-avatar'), title: $('conv-title'), status: $('conv-status'), assignee: $('conv-assignee'),
+  assignMe: $('assign-me'), assignSelect: $('assign-select'), statusBtn: $('status-btn'), detailsBtn: $('details-btn'),
+  scroller: $('scroller'), messages: $('messages'), pill: $('new-pill'), loadEarlier: $('load-earlier'),
+  typing: $('typing'), form: $('composer'), textarea: $('message'), attach: $('attach'), file: $('file'),
+  detailsPanel: $('details-panel'), detailsClose: $('details-close'), detailsList: $('details-list'), toast: $('toast'),
+};
+
+/** {token, agent} as stored under `parley.agent`. */
+let session = store.get(SESSION_KEY);
+if (!session?.token) session = null;
+/** Every chat seen, by id; the filter picks what the list shows. */
+const chats = new Map();
+let filter = FILTERS.includes(store.get(FILTER_KEY)) ? store.get(FILTER_KEY) : 'open';
+let inbox = null;
+let inboxCursor = 0;
+/** The open conversation: {chatId, abort, cursor, readPosted, serverRead}. */
+let conv = null;
+const outboxes = new Map();
+const drafts = new Map();
+const listNodes = new Map();
+let agents = null;
+let soundOn = store.get(SOUND_KEY) !== false;
+let audio = null;
+let openedFromList = false;
+
+const api = createApi({
+  getToken: () => session?.token ?? null,
+  onUnauthorized: (token) => {
+    if (session?.token === token) signOut('Your session has ended. Please sign in again.');
+  },
+});
+const inboxConn = new Connection();
+const chatConn = new Connection();
+const showTyping = typingIndicator(els.typing);
+
+const list = new MessageList({
+  scroller: els.scroller,
+  list: els.messages,
+  pill: els.pill,
+  me: 'agent',
+  authorLabel: (m) => {
+    if (m.sender === 'visitor') return null;
+    const name = m.author?.name ?? 'Agent';
+    return m.author?.id && m.author.id === session?.agent?.id ? null : name;
+  },
+  onRetry: (id) => conv && outboxFor(conv.chatId).retry(id),
+  onDiscard: (id) => conv && outboxFor(conv.chatId).discard(id),
+  onSeen: () => markRead(),
+  onError: (text) => toast(text),
+  fetchBlob: (url) => api.blob(url),
+});
+
+// ---- set-up ----------------------------------------------------------------------
+
+els.loginForm.addEventListener('submit', login);
+els.logoutBtn.addEventListener('click', logout);
+els.soundBtn.addEventListener('click', () => {
+  soundOn = !soundOn;
+  store.set(SOUND_KEY, soundOn);
+  renderSoundBtn();
+  if (soundOn) ding();
+});
+els.notifyBtn.addEventListener('click', async () => {
+  await Notification.requestPermission();
+  renderNotifyBtn();
+});
+for (const btn of els.filters) btn.addEventListener('click', () => setFilter(btn.dataset.filter));
+els.chatList.addEventListener('click', (e) => {
+  const item = e.target.closest('[data-chat-id]');
+  if (!item || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+  e.preventDefault();
+  navigate(item.dataset.chatId);
+});
+els.backBtn.addEventListener('click', back);
+els.assignMe.addEventListener('click', () => patchChat({ assignee_id: session.agent.id }));
+els.assignSelect.addEventListener('change', () => patchChat({ assignee_id: els.assignSelect.value || null }));
+els.statusBtn.addEventListener('click', () => {
+  const c = conv && chats.get(conv.chatId);
+  if (c) patchChat({ status: c.status === 'open' ? 'closed' : 'open' });
+});
+els.detailsBtn.addEventListener('click', () => setDetailsOpen(els.detailsPanel.hidden));
+els.detailsClose.addEventListener('click', () => setDetailsOpen(false));
+els.loadEarlier.addEventListener('click', loadEarlier);
+els.attach.addEventListener('click', () => els.file.click());
+els.file.addEventListener('change', () => {
+  const [file] = els.file.files;
+  els.file.value = '';
+  if (file && conv) upload(conv.chatId, file);
+});
+els.textarea.addEventListener('input', () => conv && drafts.set(conv.chatId, els.textarea.value));
+const composer = setupComposer({
+  form: els.form,
+  textarea: els.textarea,
+  onSend: (body) => {
+    if (!conv) return;
+    drafts.delete(conv.chatId);
+    outboxFor(conv.chatId).add(body);
+    list.render('bottom');
+  },
+  onTyping: (typing) => {
+    if (conv) api.request('POST', `/chats/${conv.chatId}/typing`, { body: { typing } }).catch(() => {});
+  },
+});
+addEventListener('hashchange', route);
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') markRead();
+});
+document.addEventListener('keydown', (e) => {
+  if (e.key !== 'Escape') return;
+  if (!els.detailsPanel.hidden) {
+    setDetailsOpen(false);
+    els.detailsBtn.focus();
+  } else if (els.app.dataset.view === 'chat' && matchMedia('(max-width: 760px)').matches) {
+    back();
+  }
+});
+// Browsers only let sound play after a gesture; unlock it on the first one.
+for (const ev of ['pointerdown', 'keydown']) {
+  addEventListener(ev, () => {
+    audio ??= 'AudioContext' in window ? new AudioContext() : null;
+    audio?.resume?.();
+  }, { once: true, capture: true });
+}
+inboxConn.subscribe((state) => {
+  els.conn.dataset.connection = state;
+  els.conn.querySelector('.conn__text').textContent = CONN_TEXT[state] ?? state;
+});
+chatConn.subscribe((state) => {
+  if (state === 'connected' && conv) outboxFor(conv.chatId).flush();
+});
+setInterval(renderList, 30000);
+renderSoundBtn();
+
+if (session) start();
+else showLogin();
+
+// ---- sign-in ---------------------------------------------------------------------
+
+function showLogin(message = '') {
+  els.app.hidden = true;
+  els.login.hidden = false;
+  els.loginError.textContent = message;
+  els.loginError.hidden = !message;
+  document.title = BASE_TITLE;
+  els.loginForm.elements.email.focus();
+}
+
+async function login(e) {
+  e.preventDefault();
+  const f = els.loginForm.elements;
+  const email = f.email.value.trim();
+  const password = f.password.value;
+  if (!email || !password) {
+    showLogin('Enter your email and password.');
+    return;
+  }
+  const submit = els.loginForm.querySelector('[type=submit]');
+  submit.disabled = true;
+  try {
+    const res = await api.request('POST', '/agents/login', { body: { email, password } });
+    session = { token: res.token, agent: res.agent };
+    store.set(SESSION_KEY, session);
+    f.password.value = '';
+    start();
+  } catch (err) {
+    const text = err.status === 401 ? 'Wrong email or password.'
+      : err.status === 429 ? 'Too many attempts. Please wait a moment.'
+        : 'Cannot sign in right now. Please try again.';
+    showLogin(text);
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+async function logout() {
+  const token = session?.token;
+  signOut();
+  if (token) {
+    await fetch('/api/v1/agents/logout', { method: 'POST', headers: { Authorization: 'Bearer ' + token } }).catch(() => {});
+  }
+}
+
+function signOut(message = '') {
+  stopInbox();
+  closeConv();
+  session = null;
+  store.remove(SESSION_KEY);
+  chats.clear();
+  listNodes.clear();
+  outboxes.clear();
+  drafts.clear();
+  agents = null;
+  inboxCursor = 0;
+  els.chatList.replaceChildren();
+  showLogin(message);
+}
+
+function start() {
+  els.login.hidden = true;
+  els.app.hidden = false;
+  renderMe();
+  renderNotifyBtn();
+  setFilter(filter, { load: false });
+  startInbox();
+  route();
+  // Refresh the stored profile; a dead token answers 401, which signs out.
+  api.request('GET', '/agents/me').then((res) => {
+    if (!session) return;
+    session.agent = res.agent;
+    store.set(SESSION_KEY, session);
+    renderMe();
+  }, () => {});
+}
+
+function renderMe() {
+  els.me.textContent = session ? `Signed in as ${session.agent.name || session.agent.email}` : '';
+}
+
+// ---- inbox -----------------------------------------------------------------------
+
+function startInbox() {
+  stopInbox();
+  const me = { abort: new AbortController() };
+  inbox = me;
+  (async () => {
+    try {
+      await inboxConn.run(() => loadList(filter, me.abort.signal), me.abort.signal);
+      // The first answer only catches up with chats outside the loaded filter: no alerts for those.
+      let caughtUp = false;
+      await pollLoop(inboxConn, me.abort.signal, async (signal) => {
+        const res = await api.request('GET', '/inbox', {
+          query: { after: inboxCursor, wait: caughtUp ? WAIT_S : 0 }, signal, timeout: (WAIT_S + 15) * 1000,
+        });
+        if (inbox !== me) return false;
+        applyInbox(res, caughtUp);
+        caughtUp = true;
+        return res.chats.length > 0;
+      });
+    } catch (err) {
+      if (me.abort.signal.aborted || err.status === 401) return;
+      console.error('parley: inbox updates stopped', err);
+      toast('Live updates stopped; retrying…');
+      setTimeout(() => { if (inbox === me) startInbox(); }, 5000);
+    }
+  })();
+}
+
+function stopInbox() {
+  inbox?.abort.abort();
+  inbox = null;
+}
+
+/** Fetches the chats of a filter (the inbox poll only brings chats that change). */
+async function loadList(which, signal) {
+  const query = which === 'mine' ? { status: 'open', assignee: 'me' } : { status: which };
+  const res = await api.request('GET', '/chats', { query, signal });
+  for (const c of res.chats) {
+    upsertChat(c);
+    inboxCursor = Math.max(inboxCursor, c.last_seq ?? 0);
+  }
+  renderList();
+}
+
+function applyInbox(res, alert) {
+  for (const c of res.chats ?? []) {
+    const old = chats.get(c.id);
+    const last = c.last_message;
+    if (alert && last?.sender === 'visitor' && last.seq > inboxCursor && (!old || last.seq > old.last_seq)) {
+      newVisitorMessage(c);
+    }
+    upsertChat(c);
+  }
+  if (Number.isFinite(res.next)) inboxCursor = Math.max(inboxCursor, res.next);
+  renderList();
+}
+
+/** Keeps the newest copy of a chat; unread stays 0 for what this agent has just read. */
+function upsertChat(c) {
+  const old = chats.get(c.id);
+  if (old && (c.last_seq ?? 0) < (old.last_seq ?? 0)) return old;
+  const chat = { ...c };
+  if (conv?.chatId === c.id && conv.readPosted >= (c.last_seq ?? 0)) chat.unread = 0;
+  chats.set(c.id, chat);
+  return chat;
+}
+
+function newVisitorMessage(c) {
+  const watching = conv?.chatId === c.id && document.visibilityState === 'visible';
+  if (!watching) ding();
+  if (document.hidden && 'Notification' in window && Notification.permission === 'granted') {
+    const body = c.last_message.body || (c.last_message.attachment ? `📎 ${c.last_message.attachment.name}` : '');
+    try {
+      const n = new Notification(`New message from ${visitorName(c.visitor)}`, { body: body.slice(0, 140), tag: 'parley-' + c.id });
+      n.onclick = () => {
+        focus();
+        navigate(c.id);
+        n.close();
+      };
+    } catch {
+      // Some browsers only notify through a service worker; the sound and the title still tell.
+    }
+  }
+}
+
+function setFilter(next, { load = true } = {}) {
+  filter = FILTERS.includes(next) ? next : 'open';
+  store.set(FILTER_KEY, filter);
+  for (const btn of els.filters) btn.setAttribute('aria-pressed', String(btn.dataset.filter === filter));
+  renderList();
+  if (load && inbox) loadList(filter).catch(() => toast('Could not load the chats.'));
+}
+
+function matches(c) {
+  switch (filter) {
+    case 'open': return c.status === 'open';
+    case 'closed': return c.status === 'closed';
+    case 'mine': return c.status === 'open' && c.assignee?.id === session?.agent?.id;
+    default: return true;
+  }
+}
+
+function activity(c) {
+  return Date.parse(c.last_message_at || c.created_at) || 0;
+}
+
+function renderList() {
+  if (!session) return;
+  const shown = [...chats.values()].filter(matches).sort((a, b) => activity(b) - activity(a) || b.last_seq - a.last_seq);
+  let cursor = els.chatList.firstChild;
+  const keep = new Set();
+  for (const c of shown) {
+    keep.add(c.id);
+    const view = listItemView(c);
+    let node = listNodes.get(c.id);
+    if (!node || node.sig !== view.sig) {
+      node = { el: buildListItem(c, view), sig: view.sig };
+      listNodes.set(c.id, node);
+    }
+    if (node.el === cursor) cursor = cursor.nextSibling;
+    else els.chatList.insertBefore(node.el, cursor);
+  }
+  while (cursor) {
+    const next = cursor.nextSibling;
+    cursor.remove();
+    cursor = next;
+  }
+  for (const id of listNodes.keys()) if (!keep.has(id)) listNodes.delete(id);
+  els.listEmpty.hidden = shown.length > 0;
+
+  let unread = 0;
+  for (const c of chats.values()) if (c.status === 'open') unread += c.unread ?? 0;
+  document.title = unread ? `(${unread}) ${BASE_TITLE}` : BASE_TITLE;
+}
+
+function listItemView(c) {
+  const name = visitorName(c.visitor);
+  const when = c.last_message_at || c.created_at;
+  const age = relativeTime(when);
+  const preview = previewOf(c.last_message);
+  const unread = c.unread ?? 0;
+  const active = conv?.chatId === c.id;
+  return { name, when, age, preview, unread, active, sig: [name, age, preview, unread, active, c.status, c.assignee?.id].join('\u0001') };
+}
+
+function previewOf(m) {
+  if (!m) return 'No messages yet';
+  let text = m.body?.trim() || (m.attachment ? `📎 ${m.attachment.name}` : '');
+  text = text.replace(/\s+/g, ' ').slice(0, 120);
+  if (m.sender === 'agent') return (m.author?.id === session?.agent?.id ? 'You' : m.author?.name || 'Agent') + ': ' + text;
+  return text;
+}
+
+function buildListItem(c, v) {
+  const a = h('a', {
+    className: 'chat-item' + (v.unread ? ' chat-item--unread' : ''),
+    href: '#chat=' + encodeURIComponent(c.id),
+    dataset: { chatId: c.id, status: c.status },
+    'aria-current': v.active ? 'true' : null,
+    'aria-label': `${v.name}${v.unread ? `, ${v.unread} unread` : ''}${c.status === 'closed' ? ', closed' : ''}: ${v.preview}`,
+  },
+  fillAvatar(h('span', { className: 'avatar', 'aria-hidden': 'true' }), c),
+  h('span', { className: 'chat-item__main' },
+    h('span', { className: 'chat-item__top' },
+      h('span', { className: 'chat-item__name' }, v.name),
+      h('time', { className: 'chat-item__time', dateTime: v.when, title: formatFull(v.when) }, v.age)),
+    h('span', { className: 'chat-item__bottom' },
+      h('span', { className: 'chat-item__preview' }, v.preview),
+      c.status === 'closed' ? h('span', { className: 'tag' }, 'Closed') : null,
+      c.assignee && c.assignee.id !== session?.agent?.id ? h('span', { className: 'tag', title: 'Assigned to ' + c.assignee.name }, initials(c.assignee.name)) : null,
+      v.unread ? h('span', { className: 'badge', 'aria-hidden': 'true' }, v.unread > 99 ? '99+' : String(v.unread)) : null)));
+  return h('li', {}, a);
+}
+
+/** Initials of a known visitor, a person glyph for an anonymous one; the hue follows the id. */
+function fillAvatar(el, c) {
+  const v = c.visitor ?? {};
+  if (v.name || v.email) el.replaceChildren(initials(v.name || v.email));
+  else el.replaceChildren(icon('M12 12a4 4 0 1 0 0-8 4 4 0 0 0 0 8z', 'M4 21a8 8 0 0 1 16 0'));
+  el.style.setProperty('--hue', hueOf(v.id ?? c.id));
+  return el;
+}
+
+// ---- navigation ------------------------------------------------------------------
+
+function navigate(chatId) {
+  openedFromList = true;
+  const hash = '#chat=' + encodeURIComponent(chatId);
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+function route() {
+  if (!session) return;
+  const m = /^#chat=([^&]+)$/.exec(location.hash);
+  if (m) openChat(decodeURIComponent(m[1]));
+  else {
+    closeConv();
+    showView('list');
+  }
+}
+
+function back() {
+  if (openedFromList) {
+    openedFromList = false;
+    history.back();
+  } else {
+    history.pushState(null, '', location.pathname + location.search);
+    route();
+  }
+}
+
+function showView(view) {
+  els.app.dataset.view = view;
+}
+
+// ---- conversation ------------------------------------------------------------------
+
+function outboxFor(chatId) {
+  let ob = outboxes.get(chatId);
+  if (ob) return ob;
+  ob = new Outbox({
+    key: null,
+    send: async (item) => (await api.request('POST', `/chats/${chatId}/messages`, {
+      body: { body: item.body, client_id: item.client_id },
+    })).message,
+    onChange: () => {
+      if (conv?.chatId !== chatId) return;
+      list.setPending([...ob.items, ...(conv.uploads ?? [])]);
+      list.render();
+    },
+    onSent: (message) => {
+      if (conv?.chatId !== chatId) return;
+      list.add([message]);
+      list.render('bottom');
+    },
+  });
+  outboxes.set(chatId, ob);
+  return ob;
+}
+
+async function openChat(chatId) {
+  showView('chat');
+  if (conv?.chatId === chatId) return;
+  composer.stopTyping();
+  closeConv();
+  const me = { chatId, abort: new AbortController(), cursor: 0, readPosted: 0, serverRead: { visitor: 0, agent: 0 }, uploads: [] };
+  conv = me;
+  els.convEmpty.hidden = true;
+  els.conv.hidden = false;
+  const cached = chats.get(chatId);
+  if (cached) renderHeader(cached);
+  else els.title.textContent = 'Loading…';
+  list.setPending(outboxFor(chatId).items);
+  list.render('bottom');
+  els.textarea.value = drafts.get(chatId) ?? '';
+  composer.grow();
+  if (!matchMedia('(pointer: coarse)').matches) els.textarea.focus({ preventScroll: true });
+  renderList();
+  if (!agents) loadAgents();
+  try {
+    await chatConn.run(() => loadLatest(me), me.abort.signal);
+    await pollLoop(chatConn, me.abort.signal, async (signal) => {
+      const res = await api.request('GET', `/chats/${chatId}/messages`, {
+        query: { after: me.cursor, wait: WAIT_S }, signal, timeout: (WAIT_S + 15) * 1000,
+      });
+      if (conv !== me) return false;
+      if (res.next > me.cursor) me.cursor = res.next;
+      list.add(res.messages);
+      if (res.chat) renderHeader(upsertChat(res.chat));
+      applyMarkers(me, res);
+      list.render();
+      renderList();
+      return res.messages.length > 0;
+    });
+  } catch (err) {
+    if (me.abort.signal.aborted || err.status === 401) return;
+    toast(err.status === 404 ? 'That chat does not exist.' : 'Could not load the conversation.');
+    if (conv === me) {
+      history.replaceState(null, '', location.pathname + location.search);
+      route();
+    }
+  }
+}
+
+function closeConv() {
+  if (!conv) return;
+  conv.abort.abort();
+  conv = null;
+  list.reset();
+  showTyping(false);
+  setDetailsOpen(false);
+  els.conv.hidden = true;
+  els.convEmpty.hidden = false;
+  els.loadEarlier.hidden = true;
+  renderList();
+}
+
+async function loadLatest(me) {
+  const { chat } = await api.request('GET', `/chats/${me.chatId}`, { signal: me.abort.signal });
+  const page = await api.request('GET', `/chats/${me.chatId}/messages`, {
+    query: { before: chat.last_seq + 1, limit: HISTORY_PAGE }, signal: me.abort.signal,
+  });
+  if (conv !== me) return;
+  renderHeader(upsertChat(chat));
+  list.add(page.messages);
+  me.cursor = Math.max(me.cursor, chat.last_seq);
+  els.loadEarlier.hidden = !page.has_more;
+  applyMarkers(me, page);
+  list.render('bottom');
+  renderList();
+}
+
+function applyMarkers(me, res) {
+  if (res.read) {
+    me.serverRead = { visitor: res.read.visitor ?? 0, agent: res.read.agent ?? 0 };
+    list.setOtherRead(me.serverRead.visitor);
+  }
+  if (res.typing) showTyping(!!res.typing.visitor);
+}
+
+async function loadEarlier() {
+  const me = conv;
+  const before = list.minSeq;
+  if (!me || before === null) return;
+  els.loadEarlier.disabled = true;
+  try {
+    const page = await api.request('GET', `/chats/${me.chatId}/messages`, { query: { before, limit: HISTORY_PAGE } });
+    if (conv !== me) return;
+    list.add(page.messages);
+    els.loadEarlier.hidden = !page.has_more;
+    list.render('prepend');
+  } catch {
+    toast('Could not load earlier messages.');
+  } finally {
+    els.loadEarlier.disabled = false;
+  }
+}
+
+/** Moves this agent's read marker when the latest visitor messages are really on screen. */
+function markRead() {
+  const me = conv;
+  if (!me || document.visibilityState !== 'visible' || !list.nearBottom()) return;
+  const already = Math.max(me.readPosted, me.serverRead.agent);
+  if (list.countTheirsAfter(already) === 0) return;
+  const seq = list.maxSeq;
+  const before = me.readPosted;
+  me.readPosted = seq;
+  api.request('POST', `/chats/${me.chatId}/read`, { body: { seq } }).catch(() => { me.readPosted = before; });
+  const c = chats.get(me.chatId);
+  if (c) {
+    c.unread = 0;
+    renderList();
+  }
+}
+
+function renderHeader(c) {
+  if (!c || conv?.chatId !== c.id) return;
+  const name = visitorName(c.visitor);
+  els.title.textContent = name;
+  fillAvatar(els.avatar, c);
+  els.status.textContent = c.status === 'open' ? 'Open' : 'Closed';
+  els.status.dataset.status = c.status;
+  const mine = c.assignee?.id === session?.agent?.id;
+  els.assignee.textContent = c.assignee ? `· ${mine ? 'Assigned to you' : 'Assigned to ' + c.assignee.name}` : '· Unassigned';
+  els.assignMe.hidden = mine;
+  els.statusBtn.textContent = c.status === 'open' ? 'Close' : 'Reopen';
+  els.statusBtn.setAttribute('aria-label', c.status === 'open' ? 'Close chat' : 'Reopen chat');
+  renderAssignSelect(c);
+  if (!els.detailsPanel.hidden) renderDetails(c);
+}
+
+async function loadAgents() {
+  try {
+    agents = (await api.request('GET', '/agents')).agents ?? [];
+  } catch {
+    agents = null;
+    return;
+  }
+  const c = conv && chats.get(conv.chatId);
+  if (c) renderAssignSelect(c);
+}
+
+function renderAssignSelect(c) {
+  const options = [h('option', { value: '' }, 'Unassigned')];
+  const known = new Map((agents ?? []).map((a) => [a.id, a]));
+  if (c.assignee && !known.has(c.assignee.id)) known.set(c.assignee.id, c.assignee);
+  for (const a of known.values()) {
+    options.push(h('option', { value: a.id }, a.id === session?.agent?.id ? `${a.name} (you)` : a.name));
+  }
+  els.assignSelect.replaceChildren(...options);
+  els.assignSelect.value = c.assignee?.id ?? '';
+}
+
+async function patchChat(body) {
+  const me = conv;
+  if (!me) return;
+  for (const el of [els.assignMe, els.assignSelect, els.statusBtn]) el.disabled = true;
+  try {
+    const res = await api.request('PATCH', `/chats/${me.chatId}`, { body });
+    renderHeader(upsertChat(res.chat));
+    renderList();
+  } catch (err) {
+    if (err.status !== 401) toast(err.message ? `Could not update the chat: ${err.message}` : 'Could not update the chat.');
+    const c = chats.get(me.chatId);
+    if (c) renderHeader(c);
+  } finally {
+    for (const el of [els.assignMe, els.assignSelect, els.statusBtn]) el.disabled = false;
+  }
+}
+
+function setDetailsOpen(open) {
+  els.detailsPanel.hidden = !open;
+  els.detailsBtn.setAttribute('aria-expanded', String(open));
+  els.app.classList.toggle('app--details', open);
+  const c = conv && chats.get(conv.chatId);
+  if (open && c) renderDetails(c);
+}
+
+function renderDetails(c) {
+  const v = c.visitor ?? {};
+  const rows = [
+    ['Name', v.name || '—'],
+    ['Email', v.email || '—'],
+    ['First seen', v.created_at ? formatFull(v.created_at) : '—'],
+    ['Page', v.page_url ? safeLink(v.page_url, v.page_url) ?? v.page_url : '—'],
+    ['Chat started', c.created_at ? formatFull(c.created_at) : '—'],
+    ['Status', c.status === 'open' ? 'Open' : 'Closed'],
+    ['Assignee', c.assignee?.name ?? 'Unassigned'],
+    ['Chat id', h('code', {}, c.id)],
+  ];
+  els.detailsList.replaceChildren(...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
+}
+
+async function upload(chatId, file) {
+  const me = conv;
+  const item = { client_id: randomId(), body: '📎 ' + file.name, created_at: new Date().toISOString(), state: 'sending' };
+  me.uploads.push(item);
+  const sync = () => {
+    if (conv !== me) return;
+    list.setPending([...outboxFor(chatId).items, ...me.uploads]);
+    list.render('bottom');
+  };
+  sync();
+  try {
+    const form = new FormData();
+    form.append('client_id', item.client_id);
+    form.append('file', file, file.name);
+    const res = await api.request('POST', `/chats/${chatId}/attachments`, { form, timeout: 120000 });
+    if (conv === me) list.add([res.message]);
+  } catch (err) {
+    toast(err.status === 413 ? 'That file is too large.' : 'Could not send the file.');
+  } finally {
+    me.uploads = me.uploads.filter((u) => u !== item);
+    sync();
+  }
+}
+
+// ---- sound, notifications, toasts --------------------------------------------------------
+
+/** A short two-tone chime made with an oscillator (no audio file). */
+function ding() {
+  if (!soundOn || !audio || audio.state !== 'running') return;
+  const t = audio.currentTime;
+  const osc = audio.createOscillator();
+  const gain = audio.createGain();
+  osc.type = 'sine';
+  osc.frequency.setValueAtTime(880, t);
+  osc.frequency.setValueAtTime(1320, t + 0.1);
+  gain.gain.setValueAtTime(0.0001, t);
+  gain.gain.exponentialRampToValueAtTime(0.18, t + 0.02);
+  gain.gain.exponentialRampToValueAtTime(0.0001, t + 0.35);
+  osc.connect(gain).connect(audio.destination);
+  osc.start(t);
+  osc.stop(t + 0.36);
+}
+
+function renderSoundBtn() {
+  els.soundBtn.setAttribute('aria-pressed', String(soundOn));
+  els.soundBtn.classList.toggle('is-off', !soundOn);
+}
+
+function renderNotifyBtn() {
+  els.notifyBtn.hidden = !('Notification' in window) || Notification.permission !== 'default';
+}
+
+let toastTimer = 0;
+function toast(text) {
+  els.toast.textContent = text;
+  els.toast.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { els.toast.hidden = true; }, 4000);
+}

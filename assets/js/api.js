@@ -1,0 +1,161 @@
+// api.js: the HTTP client for /api/v1 shared by the visitor page and the agent inbox,
+// plus the small helpers both need (abortable sleep, random ids, safe localStorage).
+
+/** A failed API call. `status` 0 means the request never got an HTTP answer. */
+export class ApiError extends Error {
+  constructor(status, code, message, retryAfter = 0) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+
+  /** Worth repeating unchanged later: the network, the server or a rate limit failed us, not the request. */
+  get transient() {
+    return this.status === 0 || this.status === 408 || this.status === 429 || this.status >= 500;
+  }
+}
+
+/** Default time limit of a request; a long poll adds its own wait to it. */
+const TIMEOUT_MS = 15000;
+
+/**
+ * Creates a client. `getToken()` gives the bearer token to send (or null);
+ * `onUnauthorized(token)` hears about a 401 answered to that token.
+ */
+export function createApi({ getToken = () => null, onUnauthorized = null } = {}) {
+  async function request(method, path, { body, query, form, signal, timeout = TIMEOUT_MS } = {}) {
+    let url = '/api/v1' + path;
+    if (query) {
+      const params = new URLSearchParams();
+      for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null) params.set(k, String(v));
+      const qs = params.toString();
+      if (qs) url += '?' + qs;
+    }
+    const token = getToken();
+    const headers = { Accept: 'application/json' };
+    if (token) headers.Authorization = 'Bearer ' + token;
+    let payload;
+    if (form) payload = form;
+    else if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      payload = JSON.stringify(body);
+    }
+    const limit = deadline(signal, timeout);
+    try {
+      let res;
+      try {
+        res = await fetch(url, {
+          method, headers, body: payload, signal: limit.signal, cache: 'no-store', credentials: 'omit',
+        });
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        throw new ApiError(0, limit.timedOut() ? 'timeout' : 'network', 'Cannot reach the server');
+      }
+      let data = null;
+      if (res.status !== 204) {
+        try {
+          data = await res.json();
+        } catch {
+          if (signal?.aborted) throw abortError();
+          if (res.ok) throw new ApiError(0, 'network', 'Incomplete answer from the server');
+        }
+      }
+      if (!res.ok) {
+        if (res.status === 401 && token && onUnauthorized) onUnauthorized(token);
+        const e = data?.error;
+        throw new ApiError(res.status, e?.code || 'http_' + res.status, e?.message || res.statusText || 'Request failed',
+          parseRetryAfter(res.headers.get('Retry-After')));
+      }
+      return data;
+    } finally {
+      limit.clear();
+    }
+  }
+
+  /** Downloads an attachment with the bearer token; only ever to this origin, so the token never leaks. */
+  async function blob(url, { signal } = {}) {
+    const target = new URL(url, location.href);
+    if (target.origin !== location.origin) throw new ApiError(400, 'bad_url', 'Attachment on another origin');
+    const token = getToken();
+    const res = await fetch(target.href, {
+      headers: token ? { Authorization: 'Bearer ' + token } : {}, signal, credentials: 'omit',
+    }).catch(() => { throw new ApiError(0, 'network', 'Cannot reach the server'); });
+    if (!res.ok) throw new ApiError(res.status, 'http_' + res.status, 'Download failed');
+    return res.blob();
+  }
+
+  return { request, blob };
+}
+
+function parseRetryAfter(value) {
+  const n = Number.parseInt(value ?? '', 10);
+  return Number.isFinite(n) && n > 0 ? Math.min(n, 300) : 0;
+}
+
+function abortError() {
+  return new DOMException('Aborted', 'AbortError');
+}
+
+/** A signal that aborts when `outer` does or after `ms`. */
+function deadline(outer, ms) {
+  const ctl = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => { timedOut = true; ctl.abort(); }, ms);
+  const relay = () => ctl.abort();
+  if (outer) {
+    if (outer.aborted) ctl.abort();
+    else outer.addEventListener('abort', relay, { once: true });
+  }
+  return {
+    signal: ctl.signal,
+    timedOut: () => timedOut,
+    clear() {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', relay);
+    },
+  };
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts (never rejects). */
+export function sleep(ms, signal) {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => { clearTimeout(timer); signal?.removeEventListener('abort', done); resolve(); };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * A fresh client id for idempotent sends: `c-` and 32 hex digits, within the
+ * contract's 1–64 of [A-Za-z0-9_-]. crypto.getRandomValues works on plain http too.
+ */
+export function randomId(prefix = 'c') {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return prefix + '-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** localStorage that never throws (private mode, disabled storage, full quota). */
+export const store = {
+  get(key) {
+    try {
+      const raw = localStorage.getItem(key);
+      return raw === null ? null : JSON.parse(raw);
+    } catch {
+      return null;
+    }
+  },
+  set(key, value) {
+    try {
+      localStorage.setItem(key, JSON.stringify(value));
+    } catch { /* storage unavailable: keep working in memory */ }
+  },
+  remove(key) {
+    try {
+      localStorage.removeItem(key);
+    } catch { /* ignore */ }
+  },
+};

@@ -1,0 +1,278 @@
+// messages.js: the conversation log shared by both pages — keyed rendering of server
+// messages and optimistic ones, day separators, delivery status, scroll-follow and the
+// "New messages" pill, attachments.
+
+import {
+  appendLinkified, dayKey, dayLabel, formatFull, formatSize, formatTime, h, icon, ICONS,
+} from './format.js';
+
+/** Consecutive messages of one author closer than this share one bubble group. */
+const GROUP_GAP_MS = 5 * 60 * 1000;
+/** How close to the bottom (px) still counts as "reading the latest". */
+const NEAR_BOTTOM_PX = 80;
+
+const STATUS_TEXT = { sending: 'Sending…', queued: 'Waiting for connection', failed: 'Not sent', sent: 'Sent', read: 'Read' };
+const STATUS_ICON = { sending: ICONS.clock, queued: ICONS.clock, failed: ICONS.alert, sent: ICONS.check, read: ICONS.checks };
+const EVENT_TEXT = { closed: 'Chat closed', reopened: 'Chat reopened', assigned: 'Chat assigned' };
+
+export class MessageList {
+  /**
+   * @param {object} o
+   * @param {HTMLElement} o.scroller  the scrolling box
+   * @param {HTMLElement} o.list      the <ol> inside it
+   * @param {HTMLElement} o.pill      the "New messages" button
+   * @param {'visitor'|'agent'} o.me  whose messages go on the right
+   * @param {(msg) => string|null} [o.authorLabel] name shown above a group, or null
+   * @param {(clientId) => void} [o.onRetry]
+   * @param {(clientId) => void} [o.onDiscard]
+   * @param {() => void} [o.onSeen]   the reader is at the bottom (mark read)
+   * @param {(url) => Promise<Blob>} [o.fetchBlob]
+   */
+  constructor(o) {
+    Object.assign(this, o);
+    this.byId = new Map();
+    this.pending = [];
+    this.otherRead = 0;
+    this.nodes = new Map();
+    this.blobUrls = new Map();
+    this.scroller.addEventListener('scroll', () => {
+      if (this.nearBottom()) {
+        this.pill.hidden = true;
+        this.onSeen?.();
+      }
+    }, { passive: true });
+    this.pill.addEventListener('click', () => this.scrollToBottom(true));
+  }
+
+  reset() {
+    this.byId.clear();
+    this.pending = [];
+    this.otherRead = 0;
+    this.nodes.clear();
+    this.list.replaceChildren();
+    this.pill.hidden = true;
+    for (const p of this.blobUrls.values()) p.then((url) => URL.revokeObjectURL(url), () => {});
+    this.blobUrls.clear();
+  }
+
+  /** Highest seq shown, 0 when none. */
+  get maxSeq() {
+    let max = 0;
+    for (const m of this.byId.values()) if (m.seq > max) max = m.seq;
+    return max;
+  }
+
+  /** Lowest seq shown, or null when none. */
+  get minSeq() {
+    let min = null;
+    for (const m of this.byId.values()) if (min === null || m.seq < min) min = m.seq;
+    return min;
+  }
+
+  get size() {
+    return this.byId.size + this.pending.length;
+  }
+
+  /** Messages from the other side with seq above `seq`. */
+  countTheirsAfter(seq) {
+    let n = 0;
+    for (const m of this.byId.values()) if (m.seq > seq && m.sender !== this.me && m.sender !== 'system') n += 1;
+    return n;
+  }
+
+  /** Adds server messages (deduplicated by id); returns the ones that were new. */
+  add(messages) {
+    const fresh = [];
+    for (const m of messages ?? []) {
+      if (!m || !m.id) continue;
+      if (!this.byId.has(m.id)) fresh.push(m);
+      this.byId.set(m.id, m);
+    }
+    if (fresh.length) {
+      const confirmed = new Set(fresh.filter((m) => m.client_id && m.sender === this.me).map((m) => m.client_id));
+      this.pending = this.pending.filter((p) => !confirmed.has(p.client_id));
+    }
+    return fresh;
+  }
+
+  /** Replaces the optimistic messages: [{client_id, body, created_at, state}]. */
+  setPending(items) {
+    const confirmed = new Set();
+    for (const m of this.byId.values()) if (m.client_id && m.sender === this.me) confirmed.add(m.client_id);
+    this.pending = items.filter((p) => !confirmed.has(p.client_id));
+  }
+
+  /** The other side has read up to `seq`. */
+  setOtherRead(seq) {
+    if (Number.isFinite(seq) && seq > this.otherRead) this.otherRead = seq;
+  }
+
+  nearBottom() {
+    const s = this.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  scrollToBottom(smooth = false) {
+    this.scroller.scrollTo({ top: this.scroller.scrollHeight, behavior: smooth ? 'smooth' : 'instant' });
+    this.pill.hidden = true;
+  }
+
+  /**
+   * Brings the DOM up to date. `mode`: 'bottom' scrolls down, 'prepend' keeps
+   * the view still while older messages appear above, 'auto' follows new
+   * messages only when the reader is already at the bottom.
+   */
+  render(mode = 'auto') {
+    const s = this.scroller;
+    const wasNear = this.nearBottom();
+    const oldHeight = s.scrollHeight;
+    const oldTop = s.scrollTop;
+    let newTheirs = false;
+    let cursor = this.list.firstChild;
+    const keep = new Set();
+    for (const item of this.layout()) {
+      keep.add(item.key);
+      let node = this.nodes.get(item.key);
+      if (!node) {
+        node = { el: null, sig: null };
+        this.nodes.set(item.key, node);
+        if (item.msg && !item.mine && item.msg.sender !== 'system') newTheirs = true;
+      }
+      if (node.sig !== item.sig) {
+        node.el = this.build(item);
+        node.sig = item.sig;
+      }
+      if (node.el === cursor) cursor = cursor.nextSibling;
+      else this.list.insertBefore(node.el, cursor);
+    }
+    while (cursor) {
+      const next = cursor.nextSibling;
+      cursor.remove();
+      cursor = next;
+    }
+    for (const key of this.nodes.keys()) if (!keep.has(key)) this.nodes.delete(key);
+
+    if (mode === 'prepend') s.scrollTop = oldTop + (s.scrollHeight - oldHeight);
+    else if (mode === 'bottom' || wasNear) this.scrollToBottom();
+    else if (newTheirs) this.pill.hidden = false;
+    if (this.nearBottom()) this.onSeen?.();
+  }
+
+  /** The rows to show, in order: day separators and messages, each with a key and a signature. */
+  layout() {
+    const server = [...this.byId.values()].sort((a, b) => a.seq - b.seq);
+    const rows = [];
+    let prev = null;
+    let day = null;
+    const push = (msg, pending) => {
+      const when = msg.created_at;
+      const dk = dayKey(when);
+      if (dk !== day) {
+        day = dk;
+        prev = null;
+        const label = dayLabel(when);
+        rows.push({ key: 'd:' + dk, sig: label, label });
+      }
+      const mine = msg.sender === this.me;
+      const authorId = msg.author?.id ?? msg.sender;
+      const cont = !!prev && msg.sender !== 'system' && prev.sender === msg.sender
+        && (prev.author?.id ?? prev.sender) === authorId
+        && new Date(when) - new Date(prev.created_at) < GROUP_GAP_MS;
+      const status = mine ? (pending ? msg.state : msg.seq <= this.otherRead ? 'read' : 'sent') : '';
+      const key = msg.client_id && mine ? 'c:' + msg.client_id : 'm:' + msg.id;
+      const sig = [msg.id ?? '', status, cont, msg.body, msg.attachment?.id ?? '', msg.author?.name ?? ''].join('\u0001');
+      rows.push({ key, sig, msg, pending, mine, cont, status });
+      prev = msg;
+    };
+    for (const m of server) push(m, false);
+    for (const p of this.pending) push({ ...p, sender: this.me, author: null }, true);
+    return rows;
+  }
+
+  build(item) {
+    if (!item.msg) {
+      return h('li', { className: 'day', role: 'separator' }, h('span', {}, item.label));
+    }
+    const { msg, pending, mine, cont, status } = item;
+    const time = h('time', { dateTime: msg.created_at, title: formatFull(msg.created_at) }, formatTime(msg.created_at));
+
+    if (msg.sender === 'system') {
+      const li = h('li', { className: 'notice notice--' + (msg.event ?? 'info') },
+        h('span', { className: 'notice__text' }, msg.body?.trim() || EVENT_TEXT[msg.event] || 'Update'), ' · ', time);
+      li.dataset.messageId = msg.id;
+      li.dataset.seq = msg.seq;
+      if (msg.event) li.dataset.event = msg.event;
+      return li;
+    }
+
+    const li = h('li', { className: `msg ${mine ? 'msg--mine' : 'msg--theirs'}${cont ? ' msg--cont' : ''}` });
+    if (pending) li.dataset.clientId = msg.client_id;
+    else {
+      li.dataset.messageId = msg.id;
+      li.dataset.seq = msg.seq;
+      if (msg.client_id) li.dataset.clientId = msg.client_id;
+    }
+    li.dataset.sender = msg.sender;
+    if (status) li.dataset.status = status;
+
+    const author = !cont && this.authorLabel?.(msg);
+    if (author) li.append(h('div', { className: 'msg__author' }, author));
+
+    const bubble = h('div', { className: 'msg__bubble' });
+    if (msg.attachment) bubble.append(this.buildAttachment(msg.attachment));
+    if (msg.body) {
+      const text = h('p', { className: 'msg__text' });
+      appendLinkified(text, msg.body);
+      bubble.append(text);
+    }
+    li.append(bubble);
+
+    const meta = h('div', { className: 'msg__meta' }, time);
+    if (status) {
+      meta.append(h('span', { className: 'msg__status', title: STATUS_TEXT[status] },
+        icon(...STATUS_ICON[status]), h('span', { className: 'msg__status-text' }, STATUS_TEXT[status])));
+    }
+    if (status === 'failed') {
+      meta.append(
+        h('button', { type: 'button', className: 'link-btn', on: { click: () => this.onRetry?.(msg.client_id) } }, 'Retry'),
+        h('button', { type: 'button', className: 'link-btn', on: { click: () => this.onDiscard?.(msg.client_id) } }, 'Delete'),
+      );
+    }
+    li.append(meta);
+    return li;
+  }
+
+  buildAttachment(att) {
+    const label = h('span', { className: 'attachment__name' }, att.name || 'file');
+    const btn = h('button', {
+      type: 'button', className: 'attachment', 'aria-label': `Download ${att.name || 'file'}`,
+    }, icon(...ICONS.file), label, h('span', { className: 'attachment__size' }, formatSize(att.size)));
+    btn.addEventListener('click', () => this.download(att));
+    if (!/^image\/(png|jpeg|gif|webp|avif)$/.test(att.content_type ?? '') || !this.fetchBlob) return btn;
+    const img = h('img', { className: 'attachment__image', alt: att.name || 'image', loading: 'lazy' });
+    this.blobUrl(att).then((url) => { img.src = url; }, () => img.remove());
+    return h('div', { className: 'attachment-wrap' }, img, btn);
+  }
+
+  blobUrl(att) {
+    if (!this.blobUrls.has(att.id)) {
+      this.blobUrls.set(att.id, this.fetchBlob(att.url).then((b) => URL.createObjectURL(b)));
+    }
+    const p = this.blobUrls.get(att.id);
+    p.catch(() => this.blobUrls.delete(att.id));
+    return p;
+  }
+
+  async download(att) {
+    if (!this.fetchBlob) return;
+    try {
+      const url = await this.blobUrl(att);
+      const a = h('a', { href: url, download: att.name || 'download' });
+      document.body.append(a);
+      a.click();
+      a.remove();
+    } catch {
+      this.onError?.('Could not download the file.');
+    }
+  }
+}

@@ -1,0 +1,552 @@
+// visitor.js: the customer's chat page (`/`, and `/?embed=1` inside the widget iframe).
+// An anonymous visitor can write at once; the identity and the chat are created on the
+// first send. One tab per browser holds the long poll (Web Locks) and shares what it
+// receives with the other tabs (BroadcastChannel).
+
+import { createApi, randomId, store } from './api.js';
+import { setupComposer, typingIndicator } from './composer.js';
+import { Connection, pollLoop } from './connection.js';
+import { MessageList } from './messages.js';
+import { Outbox } from './outbox.js';
+
+const SESSION_KEY = 'parley.visitor';
+const OUTBOX_KEY = 'parley.outbox';
+const HISTORY_PAGE = 50;
+const WAIT_S = 25;
+const CONN_TEXT = {
+  idle: 'We usually reply in minutes',
+  connecting: 'Connecting…',
+  connected: 'Connected',
+  reconnecting: 'Reconnecting…',
+  offline: 'Offline — we will retry',
+};
+
+const params = new URLSearchParams(location.search);
+const embed = params.get('embed') === '1';
+const $ = (id) => document.getElementById(id);
+const els = {
+  title: $('chat-title'), conn: $('conn'), details: $('details'), detailsToggle: $('details-toggle'),
+  detailsForm: $('details-form'), detailsStatus: $('details-status'), embedClose: $('embed-close'),
+  banner: $('closed-banner'), welcome: $('welcome'), scroller: $('scroller'), messages: $('messages'),
+  pill: $('new-pill'), loadEarlier: $('load-earlier'), typing: $('typing'), form: $('composer'),
+  textarea: $('message'), attach: $('attach'), file: $('file'), toast: $('toast'),
+};
+
+/** {token, visitor, chat_id?} as stored under `parley.visitor`. */
+let session = validSession(store.get(SESSION_KEY));
+let chat = null;
+/** The running live connection of the current chat: {chatId, abort, channel, cursor, leader, leaderState}. */
+let live = null;
+let embedOpen = !embed;
+/** null: the details form shows by itself while the conversation is empty; else as the visitor chose. */
+let detailsOpen = null;
+let serverRead = { visitor: 0, agent: 0 };
+let readPosted = 0;
+let lastUnread = -1;
+let uploads = [];
+/** Looking up this browser's conversation on load (the indicator shows how that goes). */
+let resuming = false;
+
+const api = createApi({ getToken: () => session?.token ?? null });
+const conn = new Connection();
+const showTyping = typingIndicator(els.typing);
+
+const list = new MessageList({
+  scroller: els.scroller,
+  list: els.messages,
+  pill: els.pill,
+  me: 'visitor',
+  authorLabel: (m) => (m.sender === 'agent' ? m.author?.name || 'Support' : null),
+  onRetry: (id) => outbox.retry(id),
+  onDiscard: (id) => outbox.discard(id),
+  onSeen: () => markRead(),
+  onError: (text) => toast(text),
+  fetchBlob: (url) => api.blob(url),
+});
+
+const outbox = new Outbox({
+  key: OUTBOX_KEY,
+  lock: 'parley-outbox',
+  send: sendItem,
+  onChange: () => syncPending(),
+  onSent: (message) => {
+    list.add([message]);
+    render('bottom');
+  },
+});
+
+// ---- page set-up ---------------------------------------------------------------
+
+applyParams();
+setupComposer({
+  form: els.form,
+  textarea: els.textarea,
+  onSend: (body) => {
+    outbox.add(body);
+    render('bottom');
+  },
+  onTyping: (typing) => {
+    if (chat) api.request('POST', `/chats/${chat.id}/typing`, { body: { typing } }).catch(() => {});
+  },
+});
+conn.subscribe(() => {
+  updateIndicator();
+  if (conn.state === 'connected' && outbox.waiting) outbox.flush();
+});
+addEventListener('online', () => outbox.waiting && outbox.flush());
+// Another tab started the conversation: show it here too.
+addEventListener('storage', (e) => {
+  if (e.key !== SESSION_KEY || session) return;
+  session = validSession(store.get(SESSION_KEY));
+  if (session) resume();
+});
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') markRead();
+  updateUnread();
+});
+document.addEventListener('keydown', (e) => {
+  if (e.key !== 'Escape') return;
+  if (!els.details.hidden) {
+    setDetailsOpen(false);
+    els.detailsToggle.focus();
+  } else if (embed) {
+    parent.postMessage({ type: 'parley:close' }, '*');
+  }
+});
+els.detailsToggle.addEventListener('click', () => setDetailsOpen(els.details.hidden));
+els.detailsForm.addEventListener('submit', saveDetails);
+els.loadEarlier.addEventListener('click', loadEarlier);
+els.attach.addEventListener('click', () => els.file.click());
+els.file.addEventListener('change', () => {
+  const [file] = els.file.files;
+  els.file.value = '';
+  if (file) upload(file);
+});
+if (session?.visitor) {
+  els.detailsForm.elements.name.value = session.visitor.name ?? '';
+  els.detailsForm.elements.email.value = session.visitor.email ?? '';
+}
+if (embed) {
+  els.embedClose.hidden = false;
+  els.embedClose.addEventListener('click', () => parent.postMessage({ type: 'parley:close' }, '*'));
+  addEventListener('message', (e) => {
+    if (e.source !== parent || e.data?.type !== 'parley:visibility') return;
+    embedOpen = !!e.data.open;
+    if (embedOpen) {
+      markRead();
+      if (!matchMedia('(pointer: coarse)').matches) els.textarea.focus({ preventScroll: true });
+    }
+    updateUnread();
+  });
+  parent.postMessage({ type: 'parley:ready' }, '*');
+}
+syncPending();
+resume();
+
+// ---- identity and chat -----------------------------------------------------------
+
+function validSession(s) {
+  return s && typeof s.token === 'string' && s.token ? s : null;
+}
+
+function saveSession() {
+  if (session) store.set(SESSION_KEY, session);
+  else store.remove(SESSION_KEY);
+}
+
+/** On load: show the conversation this browser already has, if any. Nothing is created. */
+async function resume() {
+  if (!session) {
+    if (outbox.waiting) outbox.flush();
+    return;
+  }
+  resuming = true;
+  updateIndicator();
+  try {
+    const found = await conn.run(async () => {
+      if (session.chat_id) {
+        try {
+          return (await api.request('GET', `/chats/${encodeURIComponent(session.chat_id)}`)).chat;
+        } catch (err) {
+          if (err.status !== 404 && err.status !== 403) throw err;
+        }
+      }
+      try {
+        return (await api.request('GET', '/chats/mine')).chat;
+      } catch (err) {
+        if (err.status === 404) return null;
+        throw err;
+      }
+    });
+    if (found && !chat) openChat(found);
+  } catch (err) {
+    if (err.status === 401) forgetSession();
+  } finally {
+    resuming = false;
+  }
+  updateIndicator();
+  if (outbox.waiting) outbox.flush();
+}
+
+let sessionPromise = null;
+function ensureSession() {
+  // Another tab of this browser may have become a visitor meanwhile: be the same one.
+  session ??= validSession(store.get(SESSION_KEY));
+  if (session) return Promise.resolve(session);
+  sessionPromise ??= (async () => {
+    const name = els.detailsForm.elements.name.value.trim();
+    const email = els.detailsForm.elements.email.value.trim();
+    const body = { page_url: pageUrl() };
+    if (name) body.name = name;
+    if (email && els.detailsForm.elements.email.checkValidity()) body.email = email;
+    let res;
+    try {
+      res = await api.request('POST', '/visitors', { body });
+    } catch (err) {
+      // Details the server refuses must never stop a visitor from writing.
+      if (err.status !== 400 && err.status !== 422) throw err;
+      res = await api.request('POST', '/visitors', { body: {} });
+    }
+    session = { token: res.token, visitor: res.visitor };
+    saveSession();
+    return session;
+  })().finally(() => { sessionPromise = null; });
+  return sessionPromise;
+}
+
+let chatPromise = null;
+function ensureChat() {
+  if (chat) return Promise.resolve(chat);
+  chatPromise ??= (async () => {
+    await ensureSession();
+    const res = await api.request('POST', '/chats', { body: {} });
+    openChat(res.chat);
+    return res.chat;
+  })().finally(() => { chatPromise = null; });
+  return chatPromise;
+}
+
+/** The outbox's sender: creates identity and chat on first use, heals a dead token once. */
+async function sendItem(item) {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      const c = await ensureChat();
+      const res = await api.request('POST', `/chats/${c.id}/messages`, {
+        body: { body: item.body, client_id: item.client_id },
+      });
+      return res.message;
+    } catch (err) {
+      if (attempt === 0 && err.status === 401) forgetSession();
+      else if (attempt === 0 && err.status === 404) forgetChat();
+      else throw err;
+    }
+  }
+}
+
+function pageUrl() {
+  const raw = embed ? params.get('page') : location.href;
+  if (!raw || raw.length > 2000) return undefined;
+  try {
+    const u = new URL(raw);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? u.href : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The stored token is dead (401): start over as a new anonymous visitor on the next send. */
+function forgetSession() {
+  session = null;
+  saveSession();
+  forgetChat();
+}
+
+function forgetChat() {
+  stopLive();
+  chat = null;
+  if (session) {
+    delete session.chat_id;
+    saveSession();
+  }
+  list.reset();
+  serverRead = { visitor: 0, agent: 0 };
+  readPosted = 0;
+  els.loadEarlier.hidden = true;
+  els.banner.hidden = true;
+  syncPending();
+  updateIndicator();
+}
+
+function openChat(c) {
+  if (chat?.id === c.id) {
+    updateChat(c);
+    return;
+  }
+  stopLive();
+  updateChat(c);
+  session.chat_id = c.id;
+  saveSession();
+  startLive(c.id);
+}
+
+function updateChat(c) {
+  chat = c;
+  els.banner.hidden = c.status !== 'closed';
+}
+
+// ---- live updates ----------------------------------------------------------------
+
+function startLive(chatId) {
+  const abort = new AbortController();
+  const channel = 'BroadcastChannel' in window ? new BroadcastChannel('parley-' + chatId) : null;
+  const me = { chatId, abort, channel, cursor: 0, leader: false, leaderState: null };
+  live = me;
+  // Listen before loading history: whatever the leader polls from now on reaches this tab.
+  if (channel) {
+    channel.onmessage = (e) => onChannel(me, e.data);
+    channel.postMessage({ type: 'hello' });
+  }
+  conn.set('connecting');
+  (async () => {
+    try {
+      await conn.run(() => loadLatest(me), abort.signal);
+      if (navigator.locks) {
+        await navigator.locks.request('parley-poll-' + chatId, { signal: abort.signal }, () => lead(me));
+      } else {
+        await lead(me);
+      }
+    } catch (err) {
+      if (abort.signal.aborted) return;
+      if (err.status === 401) forgetSession();
+      else if (err.status === 404 || err.status === 403) forgetChat();
+      else {
+        console.error('parley: live updates stopped', err);
+        setTimeout(() => { if (live === me) { stopLive(); startLive(chatId); } }, 5000);
+      }
+    }
+  })();
+}
+
+function stopLive() {
+  if (!live) return;
+  live.abort.abort();
+  live.channel?.close();
+  live = null;
+}
+
+async function loadLatest(me) {
+  const { chat: c } = await api.request('GET', `/chats/${me.chatId}`, { signal: me.abort.signal });
+  const page = await api.request('GET', `/chats/${me.chatId}/messages`, {
+    query: { before: c.last_seq + 1, limit: HISTORY_PAGE }, signal: me.abort.signal,
+  });
+  if (live !== me) return;
+  updateChat(c);
+  list.add(page.messages);
+  me.cursor = Math.max(me.cursor, c.last_seq);
+  els.loadEarlier.hidden = !page.has_more;
+  applyMarkers(page);
+  render('bottom');
+}
+
+/** The leader: holds the one long poll of this browser for this chat and shares each answer. */
+async function lead(me) {
+  me.leader = true;
+  const unsubscribe = conn.subscribe((state) => me.channel?.postMessage({ type: 'state', state }));
+  try {
+    await pollLoop(conn, me.abort.signal, async (signal) => {
+      const res = await api.request('GET', `/chats/${me.chatId}/messages`, {
+        query: { after: me.cursor, wait: WAIT_S }, signal, timeout: (WAIT_S + 15) * 1000,
+      });
+      if (live !== me) return false;
+      me.channel?.postMessage({ type: 'poll', data: res });
+      applyPoll(me, res);
+      return res.messages.length > 0;
+    });
+  } finally {
+    unsubscribe();
+    me.leader = false;
+  }
+}
+
+function onChannel(me, data) {
+  if (live !== me || !data) return;
+  if (data.type === 'poll') applyPoll(me, data.data);
+  else if (data.type === 'hello' && me.leader) me.channel.postMessage({ type: 'state', state: conn.state });
+  else if (data.type === 'state' && !me.leader) {
+    me.leaderState = data.state;
+    updateIndicator();
+    if (data.state === 'connected' && outbox.waiting) outbox.flush();
+  }
+}
+
+function applyPoll(me, res) {
+  if (live !== me || !res) return;
+  if (res.next > me.cursor) me.cursor = res.next;
+  list.add(res.messages);
+  if (res.chat) updateChat(res.chat);
+  applyMarkers(res);
+  render();
+}
+
+function applyMarkers(res) {
+  if (res.read) {
+    serverRead = { visitor: res.read.visitor ?? 0, agent: res.read.agent ?? 0 };
+    list.setOtherRead(serverRead.agent);
+  }
+  if (res.typing) showTyping(!!res.typing.agent);
+}
+
+async function loadEarlier() {
+  const me = live;
+  const before = list.minSeq;
+  if (!me || before === null) return;
+  els.loadEarlier.disabled = true;
+  try {
+    const page = await api.request('GET', `/chats/${me.chatId}/messages`, { query: { before, limit: HISTORY_PAGE } });
+    if (live !== me) return;
+    list.add(page.messages);
+    els.loadEarlier.hidden = !page.has_more;
+    render('prepend');
+  } catch {
+    toast('Could not load earlier messages.');
+  } finally {
+    els.loadEarlier.disabled = false;
+  }
+}
+
+// ---- reading, unread, indicator --------------------------------------------------------
+
+/** Tells the server the visitor has seen the agent's messages, when they really are on screen. */
+function markRead() {
+  if (!chat || !live || document.visibilityState !== 'visible' || !embedOpen || !list.nearBottom()) return;
+  const already = Math.max(readPosted, serverRead.visitor);
+  if (list.countTheirsAfter(already) === 0) return;
+  const seq = list.maxSeq;
+  const before = readPosted;
+  readPosted = seq;
+  api.request('POST', `/chats/${chat.id}/read`, { body: { seq } }).catch(() => { readPosted = before; });
+  updateUnread();
+}
+
+function updateUnread() {
+  const count = list.countTheirsAfter(Math.max(readPosted, serverRead.visitor));
+  const base = els.title.textContent;
+  document.title = count && document.visibilityState === 'hidden' ? `(${count}) ${base}` : base;
+  if (embed && count !== lastUnread) {
+    lastUnread = count;
+    parent.postMessage({ type: 'parley:unread', count }, '*');
+  }
+}
+
+function updateIndicator() {
+  let state = 'idle';
+  if (live) state = live.leader || !live.leaderState ? conn.state : live.leaderState;
+  else if (resuming) state = conn.state;
+  if (navigator.onLine === false) state = 'offline';
+  else if ((state === 'idle' || state === 'connected') && outbox.items.some((it) => it.state === 'queued')) {
+    state = 'reconnecting';
+  }
+  els.conn.dataset.connection = state;
+  els.conn.querySelector('.conn__text').textContent = CONN_TEXT[state];
+}
+
+// ---- rendering -------------------------------------------------------------------
+
+function syncPending() {
+  list.setPending([...outbox.items, ...uploads]);
+  render();
+  updateIndicator();
+}
+
+function render(mode = 'auto') {
+  list.render(mode);
+  const empty = list.size === 0;
+  els.welcome.hidden = !empty;
+  const open = detailsOpen ?? (empty && !session?.visitor?.name && !session?.visitor?.email);
+  els.details.hidden = !open;
+  els.detailsToggle.setAttribute('aria-expanded', String(open));
+  updateUnread();
+}
+
+function setDetailsOpen(open) {
+  detailsOpen = open;
+  els.details.hidden = !open;
+  els.detailsToggle.setAttribute('aria-expanded', String(open));
+  if (open) els.detailsForm.elements.name.focus();
+}
+
+async function saveDetails(e) {
+  e.preventDefault();
+  const f = els.detailsForm.elements;
+  if (!f.email.checkValidity()) {
+    f.email.reportValidity();
+    return;
+  }
+  const body = { name: f.name.value.trim() || null, email: f.email.value.trim() || null };
+  if (!session) {
+    // Nothing to update yet: the details go along with the first message.
+    els.detailsStatus.textContent = 'Thanks! We will see this with your first message.';
+    return;
+  }
+  els.detailsStatus.textContent = 'Saving…';
+  try {
+    const res = await api.request('PATCH', '/visitors/me', { body });
+    session.visitor = res.visitor;
+    saveSession();
+    els.detailsStatus.textContent = 'Saved';
+    setTimeout(() => { if (els.detailsStatus.textContent === 'Saved') setDetailsOpen(false); }, 900);
+  } catch (err) {
+    els.detailsStatus.textContent = err.status === 422 || err.status === 400 ? 'Please check these details.' : 'Could not save. Try again.';
+  }
+}
+
+async function upload(file) {
+  const item = { client_id: randomId(), body: '📎 ' + file.name, created_at: new Date().toISOString(), state: 'sending' };
+  uploads = [...uploads, item];
+  syncPending();
+  render('bottom');
+  try {
+    const c = await ensureChat();
+    const form = new FormData();
+    form.append('client_id', item.client_id);
+    form.append('file', file, file.name);
+    const res = await api.request('POST', `/chats/${c.id}/attachments`, { form, timeout: 120000 });
+    list.add([res.message]);
+  } catch (err) {
+    toast(err.status === 413 ? 'That file is too large.' : 'Could not send the file.');
+  } finally {
+    uploads = uploads.filter((u) => u !== item);
+    syncPending();
+  }
+}
+
+let toastTimer = 0;
+function toast(text) {
+  els.toast.textContent = text;
+  els.toast.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { els.toast.hidden = true; }, 4000);
+}
+
+function applyParams() {
+  const title = (params.get('title') ?? '').trim().slice(0, 80);
+  if (title) els.title.textContent = title;
+  document.title = els.title.textContent;
+  const accent = params.get('accent') ?? '';
+  if (/^#(?:[0-9a-f]{3}){1,2}$/i.test(accent)) {
+    const root = document.documentElement.style;
+    root.setProperty('--accent', accent);
+    root.setProperty('--accent-contrast', contrastOn(accent));
+  }
+  if (embed) document.body.classList.add('embed');
+}
+
+/** Black or white, whichever reads better on `hex`. */
+function contrastOn(hex) {
+  let v = hex.slice(1);
+  if (v.length === 3) v = [...v].map((c) => c + c).join('');
+  const [r, g, b] = [0, 2, 4].map((i) => parseInt(v.slice(i, i + 2), 16) / 255)
+    .map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+  const lum = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  return lum > 0.45 ? '#111318' : '#ffffff';
+}
