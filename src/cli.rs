@@ -30,6 +30,11 @@ pub enum Command {
     /// Manage agents.
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Work with chats.
+    #[command(subcommand)]
+    Chats(ChatsCommand),
+    /// Print counts and the database size.
+    Stats,
     /// Write a consistent copy of the database to PATH, also while the server runs.
     Backup {
         /// Where to write the copy; must not exist yet.
@@ -51,6 +56,34 @@ pub enum AgentCommand {
         #[arg(long, value_enum, default_value = "agent")]
         role: CliRole,
     },
+    /// List agents.
+    List,
+    /// Disable an agent and end all of its sessions.
+    Disable { email: String },
+    /// Enable a disabled agent again.
+    Enable { email: String },
+    /// Set a new password (generated unless given) and end all of the agent's sessions.
+    ResetPassword {
+        email: String,
+        #[arg(long, env = "PARLEY_AGENT_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChatsCommand {
+    /// Print a chat's transcript (readable text, or JSON with --format json).
+    Export {
+        chat_id: String,
+        #[arg(long, value_enum, default_value = "text")]
+        format: ExportFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -67,6 +100,10 @@ pub fn run(cli: Cli) -> CliResult {
         None | Some(Command::Serve) => serve(cli.config),
         Some(Command::Agent(command)) => agent(&cli.config, command),
         Some(Command::Backup { path }) => backup(&cli.config, &path),
+        Some(Command::Chats(ChatsCommand::Export { chat_id, format })) => {
+            export(&cli.config, &chat_id, format)
+        }
+        Some(Command::Stats) => stats(&cli.config),
     }
 }
 
@@ -76,7 +113,7 @@ fn backup(config: &Config, path: &std::path::Path) -> CliResult {
     if path.exists() {
         return Err(format!("{} exists already; choose a new file", path.display()).into());
     }
-    let conn = store::open(&config.db)?;
+    let conn = open_existing(config)?;
     let target = path.to_str().ok_or("the backup path must be valid UTF-8")?;
     conn.execute("VACUUM INTO ?1", [target])?;
     println!("backed up {} to {}", config.db.display(), path.display());
@@ -130,6 +167,141 @@ fn agent(config: &Config, command: AgentCommand) -> CliResult {
                 println!("password: {password}");
             }
         }
+        AgentCommand::List => {
+            for agent in store::agents::list(&conn)? {
+                let state = if agent.disabled { "disabled" } else { "active" };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    agent.email,
+                    agent.name,
+                    agent.role.as_str(),
+                    state,
+                    agent.id
+                );
+            }
+        }
+        AgentCommand::Disable { email } => set_disabled(&mut conn, &email, true)?,
+        AgentCommand::Enable { email } => set_disabled(&mut conn, &email, false)?,
+        AgentCommand::ResetPassword { email, password } => {
+            let (password, generated) = match password {
+                Some(p) => (domain::parse_password(&p)?, false),
+                None => (random_password(), true),
+            };
+            let hash = auth::hash_password(&password)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let agent = find_agent(&tx, &email)?;
+            store::agents::set_password_hash(&tx, &agent.id, &hash)?;
+            store::tokens::delete_for_owner(&tx, &agent.id, None)?;
+            tx.commit()?;
+            println!("reset the password of {email}; all of its sessions ended");
+            if generated {
+                println!("password: {password}");
+            }
+        }
     }
+    Ok(())
+}
+
+/// The configured database, which must exist: reading commands never create one.
+fn open_existing(config: &Config) -> Result<rusqlite::Connection, Box<dyn std::error::Error>> {
+    if !config.db.exists() {
+        return Err(format!("no database at {}", config.db.display()).into());
+    }
+    let mut conn = store::open(&config.db)?;
+    store::migrate(&mut conn)?;
+    Ok(conn)
+}
+
+fn find_agent(
+    conn: &rusqlite::Connection,
+    email: &str,
+) -> Result<Agent, Box<dyn std::error::Error>> {
+    let email = domain::parse_email(email)?;
+    Ok(store::agents::find_for_login(conn, &email)?
+        .map(|(agent, _)| agent)
+        .ok_or_else(|| format!("no agent with email {email}"))?)
+}
+
+/// Disabling also deletes the agent's sessions; a running server notices within seconds.
+fn set_disabled(conn: &mut rusqlite::Connection, email: &str, disabled: bool) -> CliResult {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let agent = find_agent(&tx, email)?;
+    if disabled && agent.role == Role::Admin && store::agents::active_admins(&tx)? <= 1 {
+        return Err("the last active admin cannot be disabled".into());
+    }
+    store::agents::set_disabled(&tx, &agent.id, disabled)?;
+    if disabled {
+        store::tokens::delete_for_owner(&tx, &agent.id, None)?;
+    }
+    tx.commit()?;
+    println!("{} {email}", if disabled { "disabled" } else { "enabled" });
+    Ok(())
+}
+
+fn export(config: &Config, chat_id: &str, format: ExportFormat) -> CliResult {
+    let conn = open_existing(config)?;
+    let chat = store::chats::find(&conn, chat_id)?.ok_or_else(|| format!("no chat {chat_id}"))?;
+    let mut messages = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store::messages::after(&conn, chat_id, after, 500)?;
+        after = page.messages.last().map_or(after, |m| m.seq);
+        messages.extend(page.messages);
+        if !page.has_more {
+            break;
+        }
+    }
+    match format {
+        ExportFormat::Json => {
+            let transcript = serde_json::json!({ "chat": chat, "messages": messages });
+            println!("{}", serde_json::to_string_pretty(&transcript)?);
+        }
+        ExportFormat::Text => print!("{}", transcript(&chat, &messages)),
+    }
+    Ok(())
+}
+
+/// A transcript a person can read: one block per message, system events in brackets.
+pub fn transcript(chat: &crate::model::Chat, messages: &[crate::model::Message]) -> String {
+    use std::fmt::Write;
+    let visitor = &chat.visitor;
+    let mut out = String::new();
+    let _ = writeln!(out, "Chat {} ({})", chat.id, chat.status);
+    let _ = writeln!(
+        out,
+        "Visitor: {} <{}>, started {}",
+        visitor.name.as_deref().unwrap_or("anonymous"),
+        visitor.email.as_deref().unwrap_or("no email"),
+        chat.created_at
+    );
+    for m in messages {
+        let who = m
+            .author
+            .as_ref()
+            .and_then(|a| a.name.clone())
+            .unwrap_or_else(|| m.sender.clone());
+        if m.sender == "system" {
+            let _ = writeln!(out, "\n[{}] -- {} --", m.created_at, m.body);
+            continue;
+        }
+        let _ = writeln!(out, "\n[{}] {} ({}):", m.created_at, who, m.sender);
+        for line in m.body.lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+        if let Some(a) = &m.attachment {
+            let _ = writeln!(
+                out,
+                "  [attachment: {} ({} bytes, {})]",
+                a.name, a.size, a.content_type
+            );
+        }
+    }
+    out
+}
+
+fn stats(config: &Config) -> CliResult {
+    let conn = open_existing(config)?;
+    let stats = store::stats::collect(&conn)?;
+    println!("{}", serde_json::to_string_pretty(&stats)?);
     Ok(())
 }

@@ -67,6 +67,11 @@ pub struct Config {
     #[arg(long, env = "PARLEY_TRUST_PROXY", default_value_t = false, action = clap::ArgAction::Set, global = true)]
     pub trust_proxy: bool,
 
+    /// Delete closed chats (with their messages and files) this many days after closing;
+    /// unset keeps everything.
+    #[arg(long, env = "PARLEY_RETENTION_DAYS", global = true)]
+    pub retention_days: Option<u64>,
+
     /// Largest attachment, in bytes (default 10 MiB).
     #[arg(long, env = "PARLEY_MAX_UPLOAD", default_value_t = 10 * 1024 * 1024, global = true)]
     pub max_upload: usize,
@@ -107,6 +112,7 @@ impl Config {
             trust_proxy: false,
             allowed_origins: "*".into(),
             max_upload: 10 * 1024 * 1024,
+            retention_days: None,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod hub;
 pub mod limits;
 pub mod model;
+pub mod retention;
 pub mod startup;
 pub mod state;
 pub mod store;

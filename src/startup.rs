@@ -55,6 +55,9 @@ impl Application {
                 sweeper.limits.sweep();
             }
         });
+        if let Some(days) = state.config.retention_days {
+            tokio::spawn(crate::retention::run(state.store.clone(), days));
+        }
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()

@@ -6,6 +6,7 @@ pub mod chats;
 pub mod health;
 pub mod inbox;
 pub mod messages;
+pub mod settings;
 pub mod visitors;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -27,6 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(health::healthz))
         .service(
             web::scope("/api/v1")
+                .service(web::resource("/config").route(web::get().to(settings::client_config)))
                 .service(web::resource("/visitors").route(web::post().to(visitors::create_visitor)))
                 .service(
                     web::resource("/visitors/me")

@@ -191,3 +191,17 @@ pub fn mark_read(
     };
     Ok(conn.prepare_cached(sql)?.execute(params![id, seq])? == 1)
 }
+
+/// Deletes up to `batch` chats closed before `cutoff`, with their messages and attachments.
+/// Returns how many went; the caller repeats until none are left.
+pub fn delete_closed_before(
+    conn: &Connection,
+    cutoff: &str,
+    batch: usize,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "DELETE FROM chats WHERE id IN (
+             SELECT id FROM chats WHERE status = 'closed' AND closed_at < ?1 LIMIT ?2)",
+    )?
+    .execute(params![cutoff, batch as i64])
+}

@@ -8,6 +8,7 @@ pub mod agents;
 pub mod attachments;
 pub mod chats;
 pub mod messages;
+pub mod stats;
 pub mod tokens;
 pub mod visitors;
 mod writer;

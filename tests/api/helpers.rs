@@ -23,6 +23,7 @@ pub struct TestApp {
     pub admin_password: String,
     pub client: reqwest::Client,
     pub stopper: Stopper,
+    pub state: actix_web::web::Data<parley::state::AppState>,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
     /// Keeps the database's directory alive as long as the app.
     pub dir: tempfile::TempDir,
@@ -76,6 +77,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let app = Application::build(config).await.expect("the app builds");
     let port = app.port();
     let stopper = app.stopper();
+    let state = app.state();
     let server = tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -88,6 +90,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
             .build()
             .expect("a client builds"),
         stopper,
+        state,
         server,
         dir,
     }

@@ -156,3 +156,141 @@ async fn the_cli_adds_an_agent_who_can_then_log_in() {
         .await
         .assert_status(200);
 }
+
+fn cli(app: &crate::helpers::TestApp, args: &[&str]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_parley"))
+        .arg("--db")
+        .arg(&app.db_path)
+        .args(args)
+        .env("PARLEY_AGENT_PASSWORD", "cli-chosen-password")
+        .output()
+        .expect("the binary runs");
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), text)
+}
+
+#[tokio::test]
+async fn an_agent_disabled_by_the_cli_is_locked_out_of_the_running_server() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (agent, _) = app.new_agent(&admin, "smith@example.com").await;
+    let (ok, listing) = cli(&app, &["agent", "list"]);
+    assert!(
+        ok && listing.contains("smith@example.com") && listing.contains("active"),
+        "{listing}"
+    );
+    let (ok, out) = cli(&app, &["agent", "disable", "smith@example.com"]);
+    assert!(ok, "{out}");
+    // The server's session cache forgets within seconds; poll until it does.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let me = app
+            .call("GET", "/api/v1/agents/me", Some(&agent), None)
+            .await;
+        if me.status.as_u16() == 401 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still signed in");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    app.login("smith@example.com", "a-long-password")
+        .await
+        .assert_error(401, "unauthorized");
+    let (ok, out) = cli(&app, &["agent", "disable", "admin@example.com"]);
+    assert!(!ok && out.contains("last active admin"), "{out}");
+}
+
+#[tokio::test]
+async fn the_cli_resets_a_password() {
+    let app = spawn_app().await;
+    let (ok, out) = cli(&app, &["agent", "reset-password", "admin@example.com"]);
+    assert!(ok, "{out}");
+    app.login(&app.admin_email, &app.admin_password)
+        .await
+        .assert_error(401, "unauthorized");
+    app.login(&app.admin_email, "cli-chosen-password")
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn the_cli_exports_a_readable_transcript_and_json_and_prints_stats() {
+    let app = spawn_app().await;
+    let chat = app.new_visitor_chat().await;
+    let agent = app.admin_token().await;
+    app.send(&chat.token, &chat.chat_id, "Where is my order?", None)
+        .await
+        .assert_status(201);
+    app.send(&agent, &chat.chat_id, "On its way.\nTracking: 123", None)
+        .await
+        .assert_status(201);
+    let (ok, text) = cli(&app, &["chats", "export", &chat.chat_id]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("Where is my order?") && text.contains("  Tracking: 123"),
+        "{text}"
+    );
+    assert!(text.contains("Admin (agent)"), "{text}");
+    let (ok, json) = cli(
+        &app,
+        &["chats", "export", &chat.chat_id, "--format", "json"],
+    );
+    assert!(ok);
+    let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(parsed["messages"].as_array().unwrap().len(), 2);
+    assert_eq!(parsed["chat"]["id"], chat.chat_id.as_str());
+    let (ok, stats) = cli(&app, &["stats"]);
+    assert!(ok);
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["messages"], 2);
+    assert_eq!(stats["open_chats"], 1);
+    assert!(stats["database_bytes"].as_i64().unwrap() > 0);
+    let (ok, out) = cli(&app, &["chats", "export", "no-such-chat"]);
+    assert!(!ok && out.contains("no chat"), "{out}");
+}
+
+#[tokio::test]
+async fn retention_deletes_only_chats_closed_long_enough_ago() {
+    let app = spawn_app().await;
+    let agent = app.admin_token().await;
+    let old = app.new_visitor_chat().await;
+    let open = app.new_visitor_chat().await;
+    app.send(&old.token, &old.chat_id, "bye", None)
+        .await
+        .assert_status(201);
+    app.send(&open.token, &open.chat_id, "still here", None)
+        .await
+        .assert_status(201);
+    app.patch_chat(
+        &agent,
+        &old.chat_id,
+        serde_json::json!({"status": "closed"}),
+    )
+    .await
+    .assert_status(200);
+
+    let kept = parley::retention::sweep(&app.state.store, 1).await.unwrap();
+    assert_eq!(kept, 0, "closed less than a day ago");
+    let deleted = parley::retention::sweep(&app.state.store, 0).await.unwrap();
+    assert_eq!(deleted, 1);
+    app.call(
+        "GET",
+        &format!("/api/v1/chats/{}", old.chat_id),
+        Some(&agent),
+        None,
+    )
+    .await
+    .assert_error(404, "not_found");
+    let poll = app.poll(&open.token, &open.chat_id, 0, 0).await;
+    assert_eq!(poll.assert_status(200)["messages"][0]["body"], "still here");
+    let conn = rusqlite::Connection::open(&app.db_path).unwrap();
+    let orphans: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM messages WHERE chat_id = ?1",
+            [&old.chat_id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(orphans, 0);
+}
