@@ -52,7 +52,14 @@ struct Inner {
     shutdown: Notify,
     polls_by_token: Mutex<HashMap<[u8; 32], HeldPolls>>,
     next_poll: AtomicU64,
+    /// Per chat, the version of its state that has no seq (typing, read markers) and when it
+    /// last changed. Versions come from one counter, so they never repeat across chats.
+    state_versions: Mutex<HashMap<String, (u64, Instant)>>,
+    next_state_version: AtomicU64,
 }
+
+/// Versions untouched this long are forgotten; a poller quoting one gets one early answer.
+const STATE_VERSION_MEMORY: Duration = Duration::from_secs(10 * 60);
 
 /// A held poll's place among its token's polls; dropping it frees the place.
 pub struct PollSlot {
@@ -179,6 +186,37 @@ impl Hub {
         }
     }
 
+    /// The chat's typing/read state version; a poll quoting an older one answers at once.
+    pub fn state_version(&self, chat_id: &str) -> u64 {
+        self.inner
+            .state_versions
+            .lock()
+            .expect("hub lock is never poisoned")
+            .get(chat_id)
+            .map_or(0, |(version, _)| *version)
+    }
+
+    /// Records that typing or a read marker changed (after the change is applied or
+    /// committed), then wakes the chat's pollers.
+    pub fn state_changed(&self, chat_id: &str) {
+        let version = self.inner.next_state_version.fetch_add(1, Ordering::SeqCst) + 1;
+        self.inner
+            .state_versions
+            .lock()
+            .expect("hub lock is never poisoned")
+            .insert(chat_id.to_string(), (version, Instant::now()));
+        self.chat_changed(chat_id);
+    }
+
+    /// Forgets state versions of chats that have been quiet for a while.
+    pub fn prune(&self) {
+        self.inner
+            .state_versions
+            .lock()
+            .expect("hub lock is never poisoned")
+            .retain(|_, (_, at)| at.elapsed() < STATE_VERSION_MEMORY);
+    }
+
     /// Wakes the chat's pollers and the agents' inbox pollers (a new message anywhere).
     pub fn message_added(&self, chat_id: &str) {
         self.chat_changed(chat_id);
@@ -213,7 +251,7 @@ impl Hub {
             before != after
         };
         if changed {
-            self.chat_changed(chat_id);
+            self.state_changed(chat_id);
         }
         if typing {
             // Wake pollers when the state lapses, so they learn it without asking.
@@ -243,7 +281,7 @@ impl Hub {
             }
         };
         if expired {
-            self.chat_changed(chat_id);
+            self.state_changed(chat_id);
         }
     }
 
@@ -349,6 +387,18 @@ mod tests {
         tokio::time::timeout(Duration::from_millis(100), oldest.evicted())
             .await
             .expect("the oldest poll is told to answer");
+    }
+
+    #[tokio::test]
+    async fn state_versions_grow_with_each_change_and_are_pruned_by_age() {
+        let hub = Hub::new();
+        assert_eq!(hub.state_version("c1"), 0);
+        hub.set_typing("c1", true, true);
+        let first = hub.state_version("c1");
+        hub.state_changed("c1");
+        assert!(hub.state_version("c1") > first);
+        hub.prune();
+        assert!(hub.state_version("c1") > 0, "recent versions are kept");
     }
 
     #[tokio::test]

@@ -53,6 +53,7 @@ impl Application {
             loop {
                 every_minute.tick().await;
                 sweeper.limits.sweep();
+                sweeper.hub.prune();
             }
         });
         if let Some(days) = state.config.retention_days {

@@ -118,6 +118,8 @@ pub async fn append(
 #[derive(Debug, Deserialize)]
 pub struct PollQuery {
     after: Option<i64>,
+    /// The `state` of the previous answer: a newer typing/read state answers at once.
+    state: Option<u64>,
     before: Option<i64>,
     wait: Option<f64>,
     limit: Option<i64>,
@@ -132,6 +134,8 @@ pub struct PollResponse {
     chat: Chat,
     typing: Typing,
     read: ReadMarkers,
+    /// Version of `typing` and `read`; pass it back as `state` in the next poll.
+    state: u64,
 }
 
 /// `GET /api/v1/chats/{id}/messages?after=SEQ&wait=SECONDS&limit=N` — the long poll.
@@ -164,9 +168,11 @@ pub async fn list_messages(
     changed.as_mut().enable();
 
     let page = read_page(&state, &caller, &chat_id, Cursor::After(after), limit).await?;
-    if !page.messages.is_empty() {
+    let stale_state = query.state.is_some_and(|known| known != page.state);
+    if !page.messages.is_empty() || stale_state {
         return Ok(HttpResponse::Ok().json(page));
     }
+    drop(page);
     tokio::select! {
         _ = &mut changed => {}
         _ = tokio::time::sleep(wait) => {}
@@ -199,6 +205,8 @@ async fn read_page(
 ) -> Result<PollResponse, ApiError> {
     let caller = caller.clone();
     let id = chat_id.to_string();
+    // The version is read before the state it describes, so it never claims too much.
+    let version = state.hub.state_version(chat_id);
     let typing = state.hub.typing(chat_id);
     state
         .store
@@ -224,6 +232,7 @@ async fn read_page(
                 chat,
                 typing,
                 read: access.read,
+                state: version,
             })
         })
         .await
@@ -278,7 +287,7 @@ pub async fn mark_read(
         })
         .await?;
     if moved {
-        state.hub.chat_changed(&chat_id);
+        state.hub.state_changed(&chat_id);
     }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -154,3 +154,48 @@ async fn an_abandoned_poll_leaves_no_waiter_behind() {
     }
     assert_eq!(hub.watched_chats(), 0);
 }
+
+#[tokio::test]
+async fn a_poll_quoting_an_older_state_answers_at_once_with_the_new_typing() {
+    let app = spawn_app().await;
+    let chat = app.new_visitor_chat().await;
+    let agent = app.admin_token().await;
+    let first = app.poll(&chat.token, &chat.chat_id, 0, 0).await;
+    let known = first.assert_status(200)["state"].as_u64().unwrap();
+    // The agent starts typing while the visitor has no poll open.
+    app.call(
+        "POST",
+        &format!("/api/v1/chats/{}/typing", chat.chat_id),
+        Some(&agent),
+        Some(json!({"typing": true})),
+    )
+    .await
+    .assert_status(204);
+    let path = |state: u64, wait: u64| {
+        format!(
+            "/api/v1/chats/{}/messages?after=0&wait={wait}&state={state}",
+            chat.chat_id
+        )
+    };
+    let started = Instant::now();
+    let next = app
+        .call("GET", &path(known, WAIT), Some(&chat.token), None)
+        .await;
+    let body = next.assert_status(200);
+    assert_eq!(body["typing"]["agent"], true);
+    assert!(
+        started.elapsed() < Duration::from_secs(WAIT),
+        "answered at once"
+    );
+    let current = body["state"].as_u64().unwrap();
+    assert_ne!(current, known);
+    // Quoting the current state, the poll is held again.
+    let started = Instant::now();
+    app.call("GET", &path(current, 1), Some(&chat.token), None)
+        .await
+        .assert_status(200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "held until the wait ended"
+    );
+}
