@@ -2,12 +2,13 @@
 // long poll, and the open conversation with its own long poll, paging, typing, read
 // markers, close/reopen and assignment.
 
-import { createApi, randomId, store } from './api.js';
+import { createApi, store } from './api.js';
 import { setupComposer, typingIndicator } from './composer.js';
 import { Connection, pollLoop } from './connection.js';
 import { formatFull, h, hueOf, icon, initials, relativeTime, safeLink, visitorName } from './format.js';
 import { MessageList } from './messages.js';
 import { Outbox } from './outbox.js';
+import { loadMaxUpload, setupFileSources, Uploader } from './uploads.js';
 
 const SESSION_KEY = 'parley.agent';
 const FILTER_KEY = 'parley.agent.filter';
@@ -29,6 +30,7 @@ const els = {
   scroller: $('scroller'), messages: $('messages'), pill: $('new-pill'), loadEarlier: $('load-earlier'),
   typing: $('typing'), form: $('composer'), textarea: $('message'), attach: $('attach'), file: $('file'),
   detailsPanel: $('details-panel'), detailsClose: $('details-close'), detailsList: $('details-list'), toast: $('toast'),
+  dropzone: $('dropzone'),
 };
 
 /** {token, agent} as stored under `parley.agent`. */
@@ -42,6 +44,9 @@ let inboxCursor = 0;
 /** The open conversation: {chatId, abort, cursor, readPosted, serverRead}. */
 let conv = null;
 const outboxes = new Map();
+/** Per chat: the files on their way there (they keep going while another chat is open). */
+const uploaders = new Map();
+let maxUpload = null;
 const drafts = new Map();
 const listNodes = new Map();
 let agents = null;
@@ -69,8 +74,18 @@ const list = new MessageList({
     const name = m.author?.name ?? 'Agent';
     return m.author?.id && m.author.id === session?.agent?.id ? null : name;
   },
-  onRetry: (id) => conv && outboxFor(conv.chatId).retry(id),
-  onDiscard: (id) => conv && outboxFor(conv.chatId).discard(id),
+  onRetry: (id) => {
+    if (!conv) return;
+    const up = uploaderFor(conv.chatId);
+    if (up.has(id)) up.retry(id);
+    else outboxFor(conv.chatId).retry(id);
+  },
+  onDiscard: (id) => {
+    if (!conv) return;
+    const up = uploaderFor(conv.chatId);
+    if (up.has(id)) up.discard(id);
+    else outboxFor(conv.chatId).discard(id);
+  },
   onSeen: () => markRead(),
   onError: (text) => toast(text),
   fetchBlob: (url) => api.blob(url),
@@ -107,11 +122,14 @@ els.statusBtn.addEventListener('click', () => {
 els.detailsBtn.addEventListener('click', () => setDetailsOpen(els.detailsPanel.hidden));
 els.detailsClose.addEventListener('click', () => setDetailsOpen(false));
 els.loadEarlier.addEventListener('click', loadEarlier);
-els.attach.addEventListener('click', () => els.file.click());
-els.file.addEventListener('change', () => {
-  const [file] = els.file.files;
-  els.file.value = '';
-  if (file && conv) upload(conv.chatId, file);
+setupFileSources({
+  button: els.attach,
+  input: els.file,
+  dropTarget: els.conv,
+  dropzone: els.dropzone,
+  textarea: els.textarea,
+  enabled: () => !!conv,
+  onFiles: (files) => conv && uploaderFor(conv.chatId).add(files),
 });
 els.textarea.addEventListener('input', () => conv && drafts.set(conv.chatId, els.textarea.value));
 const composer = setupComposer({
@@ -214,6 +232,7 @@ function signOut(message = '') {
   chats.clear();
   listNodes.clear();
   outboxes.clear();
+  uploaders.clear();
   drafts.clear();
   agents = null;
   inboxCursor = 0;
@@ -314,7 +333,7 @@ function newVisitorMessage(c) {
   const watching = conv?.chatId === c.id && document.visibilityState === 'visible';
   if (!watching) ding();
   if (document.hidden && 'Notification' in window && Notification.permission === 'granted') {
-    const body = c.last_message.body || (c.last_message.attachment ? `📎 ${c.last_message.attachment.name}` : '');
+    const body = previewOf({ ...c.last_message, sender: 'visitor' });
     try {
       const n = new Notification(`New message from ${visitorName(c.visitor)}`, { body: body.slice(0, 140), tag: 'parley-' + c.id });
       n.onclick = () => {
@@ -390,7 +409,7 @@ function listItemView(c) {
 
 function previewOf(m) {
   if (!m) return 'No messages yet';
-  let text = m.body?.trim() || (m.attachment ? `📎 ${m.attachment.name}` : '');
+  let text = m.attachment && (!m.body?.trim() || m.body === m.attachment.name) ? `📎 ${m.attachment.name}` : m.body?.trim() ?? '';
   text = text.replace(/\s+/g, ' ').slice(0, 120);
   if (m.sender === 'agent') return (m.author?.id === session?.agent?.id ? 'You' : m.author?.name || 'Agent') + ': ' + text;
   return text;
@@ -471,7 +490,7 @@ function outboxFor(chatId) {
     })).message,
     onChange: () => {
       if (conv?.chatId !== chatId) return;
-      list.setPending([...ob.items, ...(conv.uploads ?? [])]);
+      list.setPending(pendingOf(chatId));
       list.render();
     },
     onSent: (message) => {
@@ -484,19 +503,52 @@ function outboxFor(chatId) {
   return ob;
 }
 
+function uploaderFor(chatId) {
+  let up = uploaders.get(chatId);
+  if (up) return up;
+  up = new Uploader({
+    send: async (item, onProgress) => {
+      const form = new FormData();
+      form.append('client_id', item.client_id);
+      form.append('file', item.file, item.upload.name);
+      return (await api.upload(`/chats/${chatId}/attachments`, form, onProgress)).message;
+    },
+    maxUpload: () => (maxUpload ??= loadMaxUpload(api)),
+    onChange: () => {
+      if (conv?.chatId !== chatId) return;
+      list.setPending(pendingOf(chatId));
+      list.render('bottom');
+    },
+    onProgress: (item) => conv?.chatId === chatId && list.setProgress(item.client_id, item.progress),
+    onSent: (message) => {
+      if (conv?.chatId === chatId) list.add([message]);
+    },
+    onError: (text) => {
+      if (conv?.chatId === chatId) toast(text);
+    },
+  });
+  uploaders.set(chatId, up);
+  return up;
+}
+
+/** What this agent has written into a chat that the server has not confirmed yet. */
+function pendingOf(chatId) {
+  return [...outboxFor(chatId).items, ...uploaderFor(chatId).items];
+}
+
 async function openChat(chatId) {
   showView('chat');
   if (conv?.chatId === chatId) return;
   composer.stopTyping();
   closeConv();
-  const me = { chatId, abort: new AbortController(), cursor: 0, readPosted: 0, serverRead: { visitor: 0, agent: 0 }, uploads: [] };
+  const me = { chatId, abort: new AbortController(), cursor: 0, readPosted: 0, serverRead: { visitor: 0, agent: 0 } };
   conv = me;
   els.convEmpty.hidden = true;
   els.conv.hidden = false;
   const cached = chats.get(chatId);
   if (cached) renderHeader(cached);
   else els.title.textContent = 'Loading…';
-  list.setPending(outboxFor(chatId).items);
+  list.setPending(pendingOf(chatId));
   list.render('bottom');
   els.textarea.value = drafts.get(chatId) ?? '';
   composer.grow();
@@ -507,9 +559,11 @@ async function openChat(chatId) {
     await chatConn.run(() => loadLatest(me), me.abort.signal);
     await pollLoop(chatConn, me.abort.signal, async (signal) => {
       const res = await api.request('GET', `/chats/${chatId}/messages`, {
-        query: { after: me.cursor, wait: WAIT_S }, signal, timeout: (WAIT_S + 15) * 1000,
+        // `state` makes the server answer at once if typing or read ticks changed meanwhile.
+        query: { after: me.cursor, wait: WAIT_S, state: me.state }, signal, timeout: (WAIT_S + 15) * 1000,
       });
       if (conv !== me) return false;
+      me.state = res.state;
       if (res.next > me.cursor) me.cursor = res.next;
       list.add(res.messages);
       if (res.chat) renderHeader(upsertChat(res.chat));
@@ -675,30 +729,6 @@ function renderDetails(c) {
     ['Chat id', h('code', {}, c.id)],
   ];
   els.detailsList.replaceChildren(...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
-}
-
-async function upload(chatId, file) {
-  const me = conv;
-  const item = { client_id: randomId(), body: '📎 ' + file.name, created_at: new Date().toISOString(), state: 'sending' };
-  me.uploads.push(item);
-  const sync = () => {
-    if (conv !== me) return;
-    list.setPending([...outboxFor(chatId).items, ...me.uploads]);
-    list.render('bottom');
-  };
-  sync();
-  try {
-    const form = new FormData();
-    form.append('client_id', item.client_id);
-    form.append('file', file, file.name);
-    const res = await api.request('POST', `/chats/${chatId}/attachments`, { form, timeout: 120000 });
-    if (conv === me) list.add([res.message]);
-  } catch (err) {
-    toast(err.status === 413 ? 'That file is too large.' : 'Could not send the file.');
-  } finally {
-    me.uploads = me.uploads.filter((u) => u !== item);
-    sync();
-  }
 }
 
 // ---- sound, notifications, toasts --------------------------------------------------------

@@ -19,6 +19,8 @@ export class ApiError extends Error {
 
 /** Default time limit of a request; a long poll adds its own wait to it. */
 const TIMEOUT_MS = 15000;
+/** An upload may take long, but not this long without a single byte moving. */
+const STALL_MS = 60000;
 
 /**
  * Creates a client. `getToken()` gives the bearer token to send (or null);
@@ -86,7 +88,63 @@ export function createApi({ getToken = () => null, onUnauthorized = null } = {})
     return res.blob();
   }
 
-  return { request, blob };
+  /**
+   * POSTs multipart `form` with XMLHttpRequest, because fetch cannot report upload
+   * progress: `onProgress(loaded, total)` hears each step (total 0 when unknown).
+   * Resolves with the parsed JSON answer and rejects with an ApiError, like `request`.
+   */
+  function upload(path, form, onProgress, { signal } = {}) {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(abortError());
+        return;
+      }
+      const token = getToken();
+      const xhr = new XMLHttpRequest();
+      xhr.open('POST', '/api/v1' + path);
+      xhr.setRequestHeader('Accept', 'application/json');
+      if (token) xhr.setRequestHeader('Authorization', 'Bearer ' + token);
+      let stalled = false;
+      let timer = 0;
+      const watch = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => { stalled = true; xhr.abort(); }, STALL_MS);
+      };
+      const relay = () => xhr.abort();
+      const settle = (fn, value) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', relay);
+        fn(value);
+      };
+      xhr.upload.onprogress = (e) => {
+        watch();
+        onProgress?.(e.loaded, e.lengthComputable ? e.total : 0);
+      };
+      xhr.onprogress = watch;
+      xhr.onload = () => {
+        let data = null;
+        try {
+          data = xhr.responseText ? JSON.parse(xhr.responseText) : null;
+        } catch { /* not JSON: judged by the status below */ }
+        if (xhr.status >= 200 && xhr.status < 300) {
+          if (data) settle(resolve, data);
+          else settle(reject, new ApiError(0, 'network', 'Incomplete answer from the server'));
+          return;
+        }
+        if (xhr.status === 401 && token && onUnauthorized) onUnauthorized(token);
+        const e = data?.error;
+        settle(reject, new ApiError(xhr.status, e?.code || 'http_' + xhr.status,
+          e?.message || xhr.statusText || 'Upload failed', parseRetryAfter(xhr.getResponseHeader('Retry-After'))));
+      };
+      xhr.onerror = () => settle(reject, new ApiError(0, 'network', 'Cannot reach the server'));
+      xhr.onabort = () => settle(reject, stalled ? new ApiError(0, 'timeout', 'The upload stalled') : abortError());
+      signal?.addEventListener('abort', relay, { once: true });
+      watch();
+      xhr.send(form);
+    });
+  }
+
+  return { request, blob, upload };
 }
 
 function parseRetryAfter(value) {

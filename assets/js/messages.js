@@ -1,6 +1,6 @@
 // messages.js: the conversation log shared by both pages — keyed rendering of server
 // messages and optimistic ones, day separators, delivery status, scroll-follow and the
-// "New messages" pill, attachments.
+// "New messages" pill, attachments and uploads in progress.
 
 import {
   appendLinkified, dayKey, dayLabel, formatFull, formatSize, formatTime, h, icon, ICONS,
@@ -14,6 +14,8 @@ const NEAR_BOTTOM_PX = 80;
 const STATUS_TEXT = { sending: 'Sending…', queued: 'Waiting for connection', failed: 'Not sent', sent: 'Sent', read: 'Read' };
 const STATUS_ICON = { sending: ICONS.clock, queued: ICONS.clock, failed: ICONS.alert, sent: ICONS.check, read: ICONS.checks };
 const EVENT_TEXT = { closed: 'Chat closed', reopened: 'Chat reopened', assigned: 'Chat assigned' };
+/** Shown inline as a picture; the server serves only raster types inline, never SVG. */
+const PREVIEW_TYPES = /^image\/(png|jpeg|gif|webp)$/;
 
 export class MessageList {
   /**
@@ -102,6 +104,12 @@ export class MessageList {
     this.pending = items.filter((p) => !confirmed.has(p.client_id));
   }
 
+  /** Moves the progress bar of the pending upload `clientId` to `fraction` (0…1). */
+  setProgress(clientId, fraction) {
+    const bar = this.nodes.get('c:' + clientId)?.el?.querySelector('progress');
+    if (bar) bar.value = fraction;
+  }
+
   /** The other side has read up to `seq`. */
   setOtherRead(seq) {
     if (Number.isFinite(seq) && seq > this.otherRead) this.otherRead = seq;
@@ -180,7 +188,9 @@ export class MessageList {
         && new Date(when) - new Date(prev.created_at) < GROUP_GAP_MS;
       const status = mine ? (pending ? msg.state : msg.seq <= this.otherRead ? 'read' : 'sent') : '';
       const key = msg.client_id && mine ? 'c:' + msg.client_id : 'm:' + msg.id;
-      const sig = [msg.id ?? '', status, cont, msg.body, msg.attachment?.id ?? '', msg.author?.name ?? ''].join('\u0001');
+      // Upload progress is not in the signature: setProgress moves the bar in place.
+      const sig = [msg.id ?? '', status, cont, msg.body, msg.attachment?.id ?? '', msg.author?.name ?? '',
+        msg.upload?.name ?? '', msg.error ?? '', msg.retryable !== false].join('\u0001');
       rows.push({ key, sig, msg, pending, mine, cont, status });
       prev = msg;
     };
@@ -220,11 +230,14 @@ export class MessageList {
 
     const bubble = h('div', { className: 'msg__bubble' });
     if (msg.attachment) bubble.append(this.buildAttachment(msg.attachment));
-    if (msg.body) {
+    else if (msg.upload) bubble.append(this.buildUpload(msg, status));
+    // An upload without a caption carries its file name as the body: do not say it twice.
+    if (msg.body && msg.body !== msg.attachment?.name) {
       const text = h('p', { className: 'msg__text' });
       appendLinkified(text, msg.body);
       bubble.append(text);
     }
+    if (pending && msg.error) bubble.append(h('p', { className: 'msg__error' }, msg.error));
     li.append(bubble);
 
     const meta = h('div', { className: 'msg__meta' }, time);
@@ -233,25 +246,47 @@ export class MessageList {
         icon(...STATUS_ICON[status]), h('span', { className: 'msg__status-text' }, STATUS_TEXT[status])));
     }
     if (status === 'failed') {
-      meta.append(
-        h('button', { type: 'button', className: 'link-btn', on: { click: () => this.onRetry?.(msg.client_id) } }, 'Retry'),
-        h('button', { type: 'button', className: 'link-btn', on: { click: () => this.onDiscard?.(msg.client_id) } }, 'Delete'),
-      );
+      if (msg.retryable !== false) {
+        meta.append(h('button', { type: 'button', className: 'link-btn', on: { click: () => this.onRetry?.(msg.client_id) } }, 'Retry'));
+      }
+      meta.append(h('button', { type: 'button', className: 'link-btn', on: { click: () => this.onDiscard?.(msg.client_id) } }, 'Delete'));
     }
     li.append(meta);
     return li;
   }
 
+  /** A file still on its way: name, size and a progress bar (or why it failed). */
+  buildUpload(msg, status) {
+    const { name, size } = msg.upload;
+    const row = h('div', { className: 'attachment attachment--pending' },
+      icon(...ICONS.file), h('span', { className: 'attachment__name' }, name),
+      h('span', { className: 'attachment__size' }, formatSize(size)));
+    if (status === 'failed') return row;
+    const bar = h('progress', { className: 'upload__bar', max: 1, value: msg.progress ?? 0, 'aria-label': `Uploading ${name}` });
+    return h('div', { className: 'upload' }, row, bar);
+  }
+
   buildAttachment(att) {
-    const label = h('span', { className: 'attachment__name' }, att.name || 'file');
+    const name = att.name || 'file';
+    const size = formatSize(att.size);
     const btn = h('button', {
-      type: 'button', className: 'attachment', 'aria-label': `Download ${att.name || 'file'}`,
-    }, icon(...ICONS.file), label, h('span', { className: 'attachment__size' }, formatSize(att.size)));
+      type: 'button', className: 'attachment', 'aria-label': `Download ${name}${size ? `, ${size}` : ''}`,
+    }, icon(...ICONS.file), h('span', { className: 'attachment__name' }, name), h('span', { className: 'attachment__size' }, size));
     btn.addEventListener('click', () => this.download(att));
-    if (!/^image\/(png|jpeg|gif|webp|avif)$/.test(att.content_type ?? '') || !this.fetchBlob) return btn;
-    const img = h('img', { className: 'attachment__image', alt: att.name || 'image', loading: 'lazy' });
-    this.blobUrl(att).then((url) => { img.src = url; }, () => img.remove());
-    return h('div', { className: 'attachment-wrap' }, img, btn);
+    if (!PREVIEW_TYPES.test(att.content_type ?? '') || !this.fetchBlob) return btn;
+    // The picture, fetched with the token; a click opens it full size in a new tab.
+    const img = h('img', { className: 'attachment__image', alt: name });
+    const link = h('a', {
+      className: 'attachment__preview', target: '_blank', 'aria-label': `Open ${name} in a new tab`,
+    }, img);
+    link.addEventListener('click', (e) => {
+      if (!link.href) e.preventDefault();
+    });
+    this.blobUrl(att).then((url) => {
+      img.src = url;
+      link.href = url;
+    }, () => link.remove());
+    return h('div', { className: 'attachment-wrap' }, link, btn);
   }
 
   blobUrl(att) {

@@ -8,6 +8,7 @@ import { setupComposer, typingIndicator } from './composer.js';
 import { Connection, pollLoop } from './connection.js';
 import { MessageList } from './messages.js';
 import { Outbox } from './outbox.js';
+import { loadMaxUpload, setupFileSources, Uploader } from './uploads.js';
 
 const SESSION_KEY = 'parley.visitor';
 const OUTBOX_KEY = 'parley.outbox';
@@ -30,6 +31,7 @@ const els = {
   banner: $('closed-banner'), welcome: $('welcome'), scroller: $('scroller'), messages: $('messages'),
   pill: $('new-pill'), loadEarlier: $('load-earlier'), typing: $('typing'), form: $('composer'),
   textarea: $('message'), attach: $('attach'), file: $('file'), toast: $('toast'),
+  chat: document.querySelector('main.chat'), dropzone: $('dropzone'),
 };
 
 /** {token, visitor, chat_id?} as stored under `parley.visitor`. */
@@ -43,7 +45,6 @@ let detailsOpen = null;
 let serverRead = { visitor: 0, agent: 0 };
 let readPosted = 0;
 let lastUnread = -1;
-let uploads = [];
 /** Looking up this browser's conversation on load (the indicator shows how that goes). */
 let resuming = false;
 
@@ -57,8 +58,8 @@ const list = new MessageList({
   pill: els.pill,
   me: 'visitor',
   authorLabel: (m) => (m.sender === 'agent' ? m.author?.name || 'Support' : null),
-  onRetry: (id) => outbox.retry(id),
-  onDiscard: (id) => outbox.discard(id),
+  onRetry: (id) => (uploader.has(id) ? uploader.retry(id) : outbox.retry(id)),
+  onDiscard: (id) => (uploader.has(id) ? uploader.discard(id) : outbox.discard(id)),
   onSeen: () => markRead(),
   onError: (text) => toast(text),
   fetchBlob: (url) => api.blob(url),
@@ -73,6 +74,19 @@ const outbox = new Outbox({
     list.add([message]);
     render('bottom');
   },
+});
+
+let maxUpload = null;
+const uploader = new Uploader({
+  send: sendUpload,
+  maxUpload: () => (maxUpload ??= loadMaxUpload(api)),
+  onChange: () => {
+    syncPending();
+    render('bottom');
+  },
+  onProgress: (item) => list.setProgress(item.client_id, item.progress),
+  onSent: (message) => list.add([message]),
+  onError: (text) => toast(text),
 });
 
 // ---- page set-up ---------------------------------------------------------------
@@ -116,11 +130,13 @@ document.addEventListener('keydown', (e) => {
 els.detailsToggle.addEventListener('click', () => setDetailsOpen(els.details.hidden));
 els.detailsForm.addEventListener('submit', saveDetails);
 els.loadEarlier.addEventListener('click', loadEarlier);
-els.attach.addEventListener('click', () => els.file.click());
-els.file.addEventListener('change', () => {
-  const [file] = els.file.files;
-  els.file.value = '';
-  if (file) upload(file);
+setupFileSources({
+  button: els.attach,
+  input: els.file,
+  dropTarget: els.chat,
+  dropzone: els.dropzone,
+  textarea: els.textarea,
+  onFiles: (files) => uploader.add(files),
 });
 if (session?.visitor) {
   els.detailsForm.elements.name.value = session.visitor.name ?? '';
@@ -243,6 +259,23 @@ async function sendItem(item) {
   }
 }
 
+/** The uploader's sender: like sendItem, for one file, with progress. */
+async function sendUpload(item, onProgress) {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      const c = await ensureChat();
+      const form = new FormData();
+      form.append('client_id', item.client_id);
+      form.append('file', item.file, item.upload.name);
+      return (await api.upload(`/chats/${c.id}/attachments`, form, onProgress)).message;
+    } catch (err) {
+      if (attempt === 0 && err.status === 401) forgetSession();
+      else if (attempt === 0 && err.status === 404) forgetChat();
+      else throw err;
+    }
+  }
+}
+
 function pageUrl() {
   const raw = embed ? params.get('page') : location.href;
   if (!raw || raw.length > 2000) return undefined;
@@ -355,9 +388,11 @@ async function lead(me) {
   try {
     await pollLoop(conn, me.abort.signal, async (signal) => {
       const res = await api.request('GET', `/chats/${me.chatId}/messages`, {
-        query: { after: me.cursor, wait: WAIT_S }, signal, timeout: (WAIT_S + 15) * 1000,
+        // `state` makes the server answer at once if typing or read ticks changed meanwhile.
+        query: { after: me.cursor, wait: WAIT_S, state: me.state }, signal, timeout: (WAIT_S + 15) * 1000,
       });
       if (live !== me) return false;
+      me.state = res.state;
       me.channel?.postMessage({ type: 'poll', data: res });
       applyPoll(me, res);
       return res.messages.length > 0;
@@ -453,7 +488,7 @@ function updateIndicator() {
 // ---- rendering -------------------------------------------------------------------
 
 function syncPending() {
-  list.setPending([...outbox.items, ...uploads]);
+  list.setPending([...outbox.items, ...uploader.items]);
   render();
   updateIndicator();
 }
@@ -497,26 +532,6 @@ async function saveDetails(e) {
     setTimeout(() => { if (els.detailsStatus.textContent === 'Saved') setDetailsOpen(false); }, 900);
   } catch (err) {
     els.detailsStatus.textContent = err.status === 422 || err.status === 400 ? 'Please check these details.' : 'Could not save. Try again.';
-  }
-}
-
-async function upload(file) {
-  const item = { client_id: randomId(), body: '📎 ' + file.name, created_at: new Date().toISOString(), state: 'sending' };
-  uploads = [...uploads, item];
-  syncPending();
-  render('bottom');
-  try {
-    const c = await ensureChat();
-    const form = new FormData();
-    form.append('client_id', item.client_id);
-    form.append('file', file, file.name);
-    const res = await api.request('POST', `/chats/${c.id}/attachments`, { form, timeout: 120000 });
-    list.add([res.message]);
-  } catch (err) {
-    toast(err.status === 413 ? 'That file is too large.' : 'Could not send the file.');
-  } finally {
-    uploads = uploads.filter((u) => u !== item);
-    syncPending();
   }
 }
 

@@ -21,12 +21,20 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::FutureExt;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::helpers::{spawn_app, spawn_app_with, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 /// How long a condition may take to come true; generous for a loaded 2-core machine.
 const PATIENCE: Duration = Duration::from_secs(20);
 /// After a server restart the page's backoff (1 s, 2 s, 4 s …) must run out first.
 const RESTART_PATIENCE: Duration = Duration::from_secs(45);
+/// A valid 1×1 PNG.
+const PIXEL_PNG: [u8; 70] = [
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0x64, 0x60, 0xf8, 0x5f,
+    0x0f, 0x00, 0x02, 0x87, 0x01, 0x80, 0xeb, 0x47, 0xba, 0x92, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
 
 // ---------------------------------------------------------------------------------
 // The tests
@@ -295,9 +303,217 @@ async fn the_connection_indicator_and_a_queued_send_recover_after_a_server_resta
     }
 }
 
+#[tokio::test]
+async fn a_visitor_uploads_an_image_and_the_agent_sees_its_preview() {
+    let app = spawn_app().await;
+    let files = tempfile::tempdir().expect("a temp dir");
+    let png = files.path().join("pixel.png");
+    std::fs::write(&png, PIXEL_PNG).expect("write the PNG");
+
+    let message_id = with_browser(|b| async move {
+        b.client
+            .goto(&app.url("/"))
+            .await
+            .expect("open the visitor page");
+        attach_file(&b, &png).await;
+        let id = b.wait_for_attachment().await;
+        b.wait_for_preview(&id).await;
+
+        b.open_window().await;
+        sign_in(&b, &app.address, &app.admin_email, &app.admin_password).await;
+        let chat_id = b.wait_for_chat_item("pixel.png").await;
+        b.click(&format!(r#"[data-chat-id="{chat_id}"]"#)).await;
+        b.wait_for_preview(&id).await;
+        (app, id)
+    })
+    .await;
+
+    // Stored once, as the PNG it is.
+    if let Some((app, id)) = message_id {
+        let messages = all_messages(&app).await;
+        let uploads: Vec<&Value> = messages
+            .iter()
+            .filter(|m| !m["attachment"].is_null())
+            .collect();
+        assert_eq!(uploads.len(), 1, "exactly one upload: {messages:?}");
+        assert_eq!(uploads[0]["id"], json!(id));
+        assert_eq!(uploads[0]["sender"], "visitor");
+        assert_eq!(uploads[0]["attachment"]["content_type"], "image/png");
+        assert_eq!(uploads[0]["attachment"]["name"], "pixel.png");
+        assert_eq!(uploads[0]["attachment"]["size"], PIXEL_PNG.len());
+    }
+}
+
+#[tokio::test]
+async fn a_file_over_the_limit_shows_a_clear_error() {
+    let app = spawn_app_with(|c| c.max_upload = 1024).await;
+    let files = tempfile::tempdir().expect("a temp dir");
+    let big = files.path().join("big.bin");
+    std::fs::write(&big, vec![7_u8; 4096]).expect("write the file");
+
+    let app = with_browser(|b| async move {
+        // The page checks the size against GET /api/v1/config before it sends anything.
+        b.client
+            .goto(&app.url("/"))
+            .await
+            .expect("open the visitor page");
+        attach_file(&b, &big).await;
+        let error = b.wait_for_upload_error().await;
+        assert!(
+            error.contains("“big.bin” is too large") && error.contains("1.0 KB"),
+            "the error names the file and the limit: {error}"
+        );
+
+        // Were the page wrong about the limit, the server's 413 says the same.
+        b.client.refresh().await.expect("reload");
+        b.js(
+            "const real = window.fetch;\
+             window.fetch = (url, init) => String(url).endsWith('/api/v1/config')\
+               ? Promise.resolve(new Response('{\"max_upload\": 1000000000}',\
+                   { headers: { 'Content-Type': 'application/json' } }))\
+               : real(url, init);\
+             return null",
+            vec![],
+        )
+        .await;
+        attach_file(&b, &big).await;
+        let error = b.wait_for_upload_error().await;
+        assert!(
+            error.contains("“big.bin” is too large"),
+            "the server's refusal is explained: {error}"
+        );
+        let retry = b
+            .js(
+                "return [...document.querySelectorAll('[data-status=failed] button')]\
+                 .map((el) => el.textContent)",
+                vec![],
+            )
+            .await;
+        assert_eq!(
+            retry,
+            json!(["Delete"]),
+            "no Retry for a file that cannot fit"
+        );
+        app
+    })
+    .await;
+
+    if let Some(app) = app {
+        let token = app.admin_token().await;
+        let chats = app
+            .call("GET", "/api/v1/chats?status=all", Some(&token), None)
+            .await;
+        assert_eq!(
+            chats.assert_status(200)["chats"].as_array().map(Vec::len),
+            Some(1),
+            "only the second try reached the server (and made the chat): {}",
+            chats.body
+        );
+        let messages = all_messages(&app).await;
+        assert!(
+            messages.iter().all(|m| m["attachment"].is_null()),
+            "nothing was stored: {messages:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn files_dropped_on_the_conversation_or_pasted_are_sent_one_after_another() {
+    let app = spawn_app().await;
+    let names = with_browser(|b| async move {
+        b.client
+            .goto(&app.url("/"))
+            .await
+            .expect("open the visitor page");
+        b.wait_for_css("textarea[name=message]").await;
+        // What a drag from the desktop and a paste of a screenshot deliver to the page.
+        let shown = b
+            .js(
+                "const file = (name, text) => new File([text], name, { type: 'text/plain' });\
+                 const dt = new DataTransfer();\
+                 dt.items.add(file('one.txt', 'first'));\
+                 dt.items.add(file('two.txt', 'second'));\
+                 const log = document.querySelector('#scroller');\
+                 log.dispatchEvent(new DragEvent('dragenter', { bubbles: true, cancelable: true, dataTransfer: dt }));\
+                 const shown = !document.querySelector('#dropzone').hidden;\
+                 log.dispatchEvent(new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: dt }));\
+                 const hidden = document.querySelector('#dropzone').hidden;\
+                 const clip = new DataTransfer();\
+                 clip.items.add(file('three.txt', 'third'));\
+                 document.querySelector('textarea[name=message]').dispatchEvent(\
+                   new ClipboardEvent('paste', { bubbles: true, cancelable: true, clipboardData: clip }));\
+                 return shown && hidden",
+                vec![],
+            )
+            .await;
+        assert_eq!(shown, json!(true), "the drop zone shows while a file is over it");
+        let names = b
+            .eventually(
+                "the three files are sent",
+                "const names = [...document.querySelectorAll('[data-message-id] .attachment__name')]\
+                   .map((e) => e.textContent);\
+                 return names.length === 3 ? names : null",
+            )
+            .await;
+        (app, names)
+    })
+    .await;
+
+    if let Some((app, names)) = names {
+        assert_eq!(names, json!(["one.txt", "two.txt", "three.txt"]));
+        let stored: Vec<Value> = all_messages(&app)
+            .await
+            .into_iter()
+            .map(|m| m["attachment"]["name"].clone())
+            .collect();
+        assert_eq!(
+            stored,
+            vec![json!("one.txt"), json!("two.txt"), json!("three.txt")],
+            "stored once each, in order"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------
 // Steps shared by the tests
 // ---------------------------------------------------------------------------------
+
+/// Chooses a file in the composer's file input, as the file picker would.
+async fn attach_file(b: &Browser, path: &Path) {
+    let input = b.wait_for_css("input[type=file][name=file]").await;
+    input
+        .send_keys(&path.display().to_string())
+        .await
+        .expect("choose the file");
+}
+
+/// Every message of every chat, as an agent sees them.
+async fn all_messages(app: &TestApp) -> Vec<Value> {
+    let token = app.admin_token().await;
+    let chats = app
+        .call("GET", "/api/v1/chats?status=all", Some(&token), None)
+        .await;
+    let mut messages = Vec::new();
+    for chat in chats.assert_status(200)["chats"].as_array().expect("chats") {
+        let id = chat["id"].as_str().expect("a chat id");
+        let page = app
+            .call(
+                "GET",
+                &format!("/api/v1/chats/{id}/messages?after=0&limit=500"),
+                Some(&token),
+                None,
+            )
+            .await;
+        messages.extend(
+            page.assert_status(200)["messages"]
+                .as_array()
+                .expect("messages")
+                .iter()
+                .cloned(),
+        );
+    }
+    messages
+}
 
 async fn sign_in(b: &Browser, address: &str, email: &str, password: &str) {
     b.client
@@ -580,6 +796,42 @@ impl Browser {
             limit,
         )
         .await
+    }
+
+    /// Waits for a confirmed message with an attachment; returns its id.
+    async fn wait_for_attachment(&self) -> String {
+        let id = self
+            .eventually(
+                "a message with an attachment shows with its server id",
+                "return [...document.querySelectorAll('[data-message-id]')]\
+                   .find((e) => e.querySelector('.attachment'))?.dataset.messageId ?? null",
+            )
+            .await;
+        id.as_str().expect("a message id").to_owned()
+    }
+
+    /// Waits until message `id` shows its picture, loaded from a blob: URL.
+    async fn wait_for_preview(&self, id: &str) {
+        self.eventually_with(
+            "the message shows the image from a blob: URL",
+            "const img = document.querySelector(`[data-message-id=\"${arguments[0]}\"] img`);\
+             return !!img && img.src.startsWith('blob:') && img.complete && img.naturalWidth === 1",
+            vec![json!(id)],
+            PATIENCE,
+        )
+        .await;
+    }
+
+    /// Waits for a failed upload's error to be visible; returns its text.
+    async fn wait_for_upload_error(&self) -> String {
+        let text = self
+            .eventually(
+                "a failed upload shows its error",
+                "const el = document.querySelector('[data-status=failed] .msg__error');\
+                 return el && el.offsetParent !== null ? el.textContent : null",
+            )
+            .await;
+        text.as_str().unwrap_or_default().to_owned()
     }
 
     /// Waits for an inbox entry mentioning `text`; returns its chat id.
