@@ -134,7 +134,7 @@ mod tests {
             "frame-ancestors 'self' https://a.example https://b.example:8443"
         );
         assert_eq!(
-            frame_ancestors("javascript:x; script-src * https://ok.example"),
+            frame_ancestors("javascript:x; script-src 'none' https://ok.example"),
             "frame-ancestors 'self' https://ok.example"
         );
         assert_eq!(frame_ancestors(""), "frame-ancestors 'self'");

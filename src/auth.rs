@@ -120,6 +120,9 @@ type CachedOwners = HashMap<[u8; 32], (Owner, Instant)>;
 #[derive(Clone, Default)]
 pub struct SessionCache {
     entries: Arc<Mutex<CachedOwners>>,
+    /// Bumped by every revocation: a lookup that started before one is not cached, so a
+    /// revoked token cannot slip back in between its database read and the cache write.
+    generation: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl SessionCache {
@@ -131,8 +134,15 @@ impl SessionCache {
             .map(|(owner, _)| owner.clone())
     }
 
-    fn put(&self, hash: [u8; 32], owner: Owner) {
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn put(&self, hash: [u8; 32], owner: Owner, looked_up_at: u64) {
         let mut entries = self.entries.lock().expect("cache lock is never poisoned");
+        if self.generation() != looked_up_at {
+            return;
+        }
         if entries.len() >= SESSION_CACHE_MAX {
             entries.retain(|_, (_, at)| at.elapsed() < SESSION_CACHE_TTL);
             if entries.len() >= SESSION_CACHE_MAX {
@@ -152,12 +162,12 @@ impl SessionCache {
 
     /// Forgets every token of an owner (disable, password change).
     pub fn forget_owner(&self, owner_id: &str) {
-        self.entries
-            .lock()
-            .expect("cache lock is never poisoned")
-            .retain(|_, (owner, _)| match owner {
-                Owner::Visitor { id } | Owner::Agent { id, .. } => id != owner_id,
-            });
+        let mut entries = self.entries.lock().expect("cache lock is never poisoned");
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        entries.retain(|_, (owner, _)| match owner {
+            Owner::Visitor { id } | Owner::Agent { id, .. } => id != owner_id,
+        });
     }
 }
 
@@ -184,13 +194,14 @@ impl FromRequest for Caller {
             let owner = match state.sessions.get(&hash) {
                 Some(owner) => owner,
                 None => {
+                    let generation = state.sessions.generation();
                     let now = domain::now();
                     let owner = state
                         .store
                         .read(move |conn| Ok(tokens::lookup(conn, &hash, &now)?))
                         .await?
                         .ok_or(ApiError::Unauthorized)?;
-                    state.sessions.put(hash, owner.clone());
+                    state.sessions.put(hash, owner.clone(), generation);
                     owner
                 }
             };

@@ -1,6 +1,8 @@
 //! The one error type of the HTTP layer, and the one place that maps it to a status code.
 
+use actix_web::dev::ServiceResponse;
 use actix_web::http::{header, StatusCode};
+use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
@@ -96,6 +98,38 @@ impl ResponseError for ApiError {
         }
         response.json(json!({"error": {"code": self.code(), "message": self.to_string()}}))
     }
+}
+
+/// Gives error responses made by the framework itself (a body over the payload limit, a
+/// method a path does not take, a malformed request line…) the contract's shape. Responses
+/// made from an [`ApiError`] already have it and pass through untouched.
+pub fn contract_shape<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let error = match status.as_u16() {
+        401 => ApiError::Unauthorized,
+        404 => ApiError::NotFound,
+        405 => ApiError::MethodNotAllowed,
+        413 => ApiError::PayloadTooLarge("the request body is too large".into()),
+        415 => ApiError::UnsupportedMediaType("unsupported content type".into()),
+        _ if status.is_server_error() => ApiError::Internal(Box::new(std::io::Error::other(
+            format!("framework answered {status}"),
+        ))),
+        _ => ApiError::bad_request(status.canonical_reason().unwrap_or("bad request")),
+    };
+    let (req, _) = res.into_parts();
+    let mut response = error.error_response();
+    // Keep the framework's status (e.g. 408 or 431) even when the code is a generic one.
+    *response.status_mut() = status;
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, response).map_into_right_body(),
+    ))
 }
 
 impl From<rusqlite::Error> for ApiError {

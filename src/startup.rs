@@ -4,9 +4,7 @@ use std::net::TcpListener;
 
 use actix_web::dev::Server;
 use actix_web::http::header;
-use actix_web::middleware::{
-    Compress, DefaultHeaders, ErrorHandlerResponse, ErrorHandlers, Logger,
-};
+use actix_web::middleware::{Compress, DefaultHeaders, ErrorHandlers, Logger};
 use actix_web::{web, App, HttpResponse, HttpServer};
 
 use crate::api;
@@ -63,18 +61,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
-                .wrap(ErrorHandlers::new().handler(
-                    actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
-                    |res| {
-                        let (req, _) = res.into_parts();
-                        let response =
-                            actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed);
-                        Ok(ErrorHandlerResponse::Response(
-                            actix_web::dev::ServiceResponse::new(req, response)
-                                .map_into_right_body(),
-                        ))
-                    },
-                ))
+                .wrap(ErrorHandlers::new().default_handler(crate::error::contract_shape))
                 .wrap(Compress::default())
                 // Method, path (never the query or a body), status, duration.
                 .wrap(

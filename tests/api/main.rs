@@ -3,10 +3,13 @@
 
 mod agents;
 mod attachments;
+mod authorization;
 mod bad_input;
 mod browser;
 mod chats;
 mod concurrency;
+mod crash;
+mod fuzz;
 mod helpers;
 mod inbox;
 mod long_poll;

@@ -1,0 +1,581 @@
+//! Crash safety of the real `parley` binary: a SIGKILL in the middle of writes loses and
+//! doubles nothing that was acknowledged, and SIGTERM answers held polls and exits cleanly.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::OpenOptions;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::Rng;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
+
+use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD};
+
+const VISITORS: usize = 6;
+const AGENT_SENDERS: usize = 4;
+const KILL_ROUNDS: usize = 4;
+/// Acknowledged messages each round must see before the kill, so the kill lands under load.
+const ACKS_PER_ROUND: usize = 15;
+
+/// A `parley` process on a fixed port and database; killed (SIGKILL) when dropped.
+struct Parley {
+    child: Child,
+    port: u16,
+    db: PathBuf,
+    log: PathBuf,
+}
+
+impl Parley {
+    fn start(port: u16, db: &Path, log: &Path) -> Self {
+        let log_file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("the log file opens");
+        let child = Command::new(env!("CARGO_BIN_EXE_parley"))
+            .arg("--addr")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--db")
+            .arg(db)
+            .env("PARLEY_ADMIN_EMAIL", ADMIN_EMAIL)
+            .env("PARLEY_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("the parley binary starts");
+        Self {
+            child,
+            port,
+            db: db.to_path_buf(),
+            log: log.to_path_buf(),
+        }
+    }
+
+    fn address(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until `/healthz` answers 200; fails if the process exits first.
+    async fn wait_healthy(&mut self, client: &reqwest::Client) {
+        if let Err(status) = self.try_wait_healthy(client).await {
+            panic!(
+                "parley exited with {status} while starting; log:\n{}",
+                self.log_text()
+            );
+        }
+    }
+
+    /// Waits until `/healthz` answers 200, or the process exits (`Err`).
+    async fn try_wait_healthy(
+        &mut self,
+        client: &reqwest::Client,
+    ) -> Result<(), std::process::ExitStatus> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let url = format!("{}/healthz", self.address());
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Err(status);
+            }
+            let healthy = client
+                .get(&url)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200);
+            if healthy {
+                return Ok(());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "parley did not become healthy; log:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL: no chance to flush, answer or clean up anything.
+    fn kill_9(&mut self) {
+        self.child.kill().expect("SIGKILL is delivered");
+        self.child.wait().expect("the killed process is reaped");
+    }
+
+    /// Starts the binary again on the same port and database, and waits until it serves.
+    /// The port can be briefly taken (say, by an outgoing connection's ephemeral port), so a
+    /// start that exits at once is retried.
+    async fn restart(&mut self, client: &reqwest::Client) {
+        for _ in 0..20 {
+            *self = Self::start(self.port, &self.db.clone(), &self.log.clone());
+            if self.try_wait_healthy(client).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!(
+            "parley did not restart on port {}; log:\n{}",
+            self.port,
+            self.log_text()
+        );
+    }
+}
+
+impl Drop for Parley {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One message a sender tried to send, and the id the server acknowledged it with.
+#[derive(Debug, Clone)]
+struct Sent {
+    token: String,
+    chat_id: String,
+    client_id: String,
+    body: String,
+    acked: Option<String>,
+}
+
+/// What one send attempt came to.
+enum Attempt {
+    /// `201` (new) or `200` (already stored), with the status and the message's id.
+    Acked(u16, String),
+    /// `429`: nothing was written; try again after this long.
+    Limited(Duration),
+    /// No answer (connection refused or reset, timeout): maybe written, maybe not.
+    NoAnswer,
+    /// Any other status: a server bug for a well-formed message.
+    Unexpected(String),
+}
+
+async fn attempt(client: &reqwest::Client, address: &str, sent: &Sent) -> Attempt {
+    let response = client
+        .post(format!("{address}/api/v1/chats/{}/messages", sent.chat_id))
+        .bearer_auth(&sent.token)
+        .json(&json!({"body": sent.body, "client_id": sent.client_id}))
+        .send()
+        .await;
+    let Ok(response) = response else {
+        return Attempt::NoAnswer;
+    };
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let Ok(bytes) = response.bytes().await else {
+        return Attempt::NoAnswer;
+    };
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    match status {
+        200 | 201 => {
+            let message = &body["message"];
+            if message["client_id"] != sent.client_id.as_str() || message["body"] != sent.body {
+                return Attempt::Unexpected(format!("{status} with another message: {body}"));
+            }
+            match message["id"].as_str() {
+                Some(id) => Attempt::Acked(status, id.to_string()),
+                None => Attempt::Unexpected(format!("{status} without a message id: {body}")),
+            }
+        }
+        429 => Attempt::Limited(
+            Duration::from_secs(retry_after.unwrap_or(0).min(5)).max(Duration::from_millis(100)),
+        ),
+        _ => Attempt::Unexpected(format!("{status} {body}")),
+    }
+}
+
+/// Shared between the senders and the test that kills the server under them.
+struct Load {
+    client: reqwest::Client,
+    address: String,
+    stop: AtomicBool,
+    acked: AtomicUsize,
+    limited: AtomicUsize,
+    unexpected: Mutex<Vec<String>>,
+}
+
+/// Sends messages with fresh client ids into `chats` (round robin) until told to stop; each
+/// message is tried until it is acknowledged or gets no answer, then the next one goes.
+async fn sender(
+    load: Arc<Load>,
+    token: String,
+    chats: Vec<String>,
+    prefix: String,
+    pace: Duration,
+) -> Vec<Sent> {
+    let mut log = Vec::new();
+    let mut n = 0;
+    while !load.stop.load(Ordering::SeqCst) {
+        let client_id = format!("{prefix}-{n}");
+        let mut sent = Sent {
+            token: token.clone(),
+            chat_id: chats[n % chats.len()].clone(),
+            body: format!("message {client_id}"),
+            client_id,
+            acked: None,
+        };
+        n += 1;
+        loop {
+            match attempt(&load.client, &load.address, &sent).await {
+                Attempt::Acked(_, id) => {
+                    sent.acked = Some(id);
+                    load.acked.fetch_add(1, Ordering::SeqCst);
+                }
+                Attempt::Limited(wait) if !load.stop.load(Ordering::SeqCst) => {
+                    load.limited.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                Attempt::Limited(_) => {}
+                Attempt::NoAnswer => tokio::time::sleep(Duration::from_millis(50)).await,
+                Attempt::Unexpected(what) => load
+                    .unexpected
+                    .lock()
+                    .unwrap()
+                    .push(format!("{}: {what}", sent.client_id)),
+            }
+            break;
+        }
+        log.push(sent);
+        tokio::time::sleep(pace).await;
+    }
+    log
+}
+
+/// Waits (with a deadline) until the senders have had `count` more messages acknowledged.
+async fn wait_for_acks(load: &Load, count: usize) {
+    let target = load.acked.load(Ordering::SeqCst) + count;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while load.acked.load(Ordering::SeqCst) < target {
+        assert!(
+            Instant::now() < deadline,
+            "the senders got no {count} acknowledgements in 60 s; unexpected answers: {:?}",
+            load.unexpected.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every message of a chat, read by chaining polls (`after` = the previous `next`).
+async fn read_all(
+    client: &reqwest::Client,
+    address: &str,
+    token: &str,
+    chat_id: &str,
+) -> Vec<Value> {
+    let mut messages = Vec::new();
+    let mut after = 0;
+    loop {
+        let response = client
+            .get(format!(
+                "{address}/api/v1/chats/{chat_id}/messages?after={after}&limit=37"
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("the restarted server answers polls");
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        let page = body["messages"].as_array().unwrap();
+        messages.extend(page.iter().cloned());
+        let next = body["next"].as_i64().unwrap();
+        if body["has_more"] != true {
+            return messages;
+        }
+        assert!(
+            next > after,
+            "a page with has_more moves the cursor forward"
+        );
+        after = next;
+    }
+}
+
+async fn new_visitor_chat(client: &reqwest::Client, address: &str) -> (String, String) {
+    let visitor: Value = client
+        .post(format!("{address}/api/v1/visitors"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = visitor["token"]
+        .as_str()
+        .expect("a visitor token")
+        .to_string();
+    let chat: Value = client
+        .post(format!("{address}/api/v1/chats"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let chat_id = chat["chat"]["id"].as_str().expect("a chat id").to_string();
+    (token, chat_id)
+}
+
+async fn admin_token(client: &reqwest::Client, address: &str) -> String {
+    let login: Value = client
+        .post(format!("{address}/api/v1/agents/login"))
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    login["token"].as_str().expect("an agent token").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_acknowledged_message_is_lost_or_doubled_across_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut parley = Parley::start(
+        free_port(),
+        &dir.path().join("crash.db"),
+        &dir.path().join("parley.log"),
+    );
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    parley.wait_healthy(&client).await;
+    let address = parley.address();
+
+    let mut visitors = Vec::new();
+    for _ in 0..VISITORS {
+        visitors.push(new_visitor_chat(&client, &address).await);
+    }
+    let agent = admin_token(&client, &address).await;
+    let chat_ids: Vec<String> = visitors.iter().map(|(_, chat)| chat.clone()).collect();
+    let tokens: HashMap<String, String> = visitors
+        .iter()
+        .map(|(t, c)| (c.clone(), t.clone()))
+        .collect();
+
+    let load = Arc::new(Load {
+        client: client.clone(),
+        address: address.clone(),
+        stop: AtomicBool::new(false),
+        acked: AtomicUsize::new(0),
+        limited: AtomicUsize::new(0),
+        unexpected: Mutex::new(Vec::new()),
+    });
+    // Visitors at a human-ish pace (each token and the one address are rate-limited), the
+    // agent faster and into every chat, so kills land among batches of concurrent writes.
+    let mut senders = Vec::new();
+    for (v, (token, chat_id)) in visitors.iter().enumerate() {
+        senders.push(tokio::spawn(sender(
+            load.clone(),
+            token.clone(),
+            vec![chat_id.clone()],
+            format!("v{v}"),
+            Duration::from_millis(150),
+        )));
+    }
+    for a in 0..AGENT_SENDERS {
+        senders.push(tokio::spawn(sender(
+            load.clone(),
+            agent.clone(),
+            chat_ids.clone(),
+            format!("a{a}"),
+            Duration::from_millis(20),
+        )));
+    }
+
+    for _ in 0..KILL_ROUNDS {
+        wait_for_acks(&load, ACKS_PER_ROUND).await;
+        let under_load = rand::thread_rng().gen_range(100..400);
+        tokio::time::sleep(Duration::from_millis(under_load)).await;
+        parley.kill_9();
+        parley.restart(&client).await;
+    }
+    // The restarted server takes writes again before the senders stop.
+    wait_for_acks(&load, ACKS_PER_ROUND).await;
+    load.stop.store(true, Ordering::SeqCst);
+    let mut sent: Vec<Sent> = Vec::new();
+    for s in senders {
+        sent.extend(s.await.unwrap());
+    }
+    let unexpected = load.unexpected.lock().unwrap().clone();
+    assert!(
+        unexpected.is_empty(),
+        "answers that are neither an ack, a 429 nor no answer: {unexpected:?}"
+    );
+    let acked_before_retry: HashMap<String, String> = sent
+        .iter()
+        .filter_map(|s| s.acked.clone().map(|id| (s.client_id.clone(), id)))
+        .collect();
+
+    // Retry every unacknowledged message with its client id: committed ones answer 200 with
+    // the original, lost ones are written now (201). Nothing may be written twice.
+    let mut retry_statuses: HashMap<u16, usize> = HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for s in sent.iter_mut().filter(|s| s.acked.is_none()) {
+        loop {
+            assert!(Instant::now() < deadline, "retries did not finish in time");
+            match attempt(&client, &address, s).await {
+                Attempt::Acked(status, id) => {
+                    *retry_statuses.entry(status).or_default() += 1;
+                    s.acked = Some(id);
+                    break;
+                }
+                Attempt::Limited(wait) => tokio::time::sleep(wait).await,
+                Attempt::NoAnswer => tokio::time::sleep(Duration::from_millis(100)).await,
+                Attempt::Unexpected(what) => panic!("retry of {} got {what}", s.client_id),
+            }
+        }
+    }
+    // 200s here are the interesting case: committed, but the answer died with the process.
+    eprintln!(
+        "{} messages, {} acknowledged before the last restart, {} answers 429; \
+         retries answered {retry_statuses:?}",
+        sent.len(),
+        acked_before_retry.len(),
+        load.limited.load(Ordering::SeqCst)
+    );
+
+    // Read everything back through the cursor.
+    let mut stored: HashMap<(String, String), Value> = HashMap::new();
+    let mut total = 0;
+    for chat_id in &chat_ids {
+        let messages = read_all(&client, &address, &tokens[chat_id], chat_id).await;
+        let seqs: Vec<i64> = messages
+            .iter()
+            .map(|m| m["seq"].as_i64().unwrap())
+            .collect();
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "seqs of chat {chat_id} strictly increase: {seqs:?}"
+        );
+        for m in messages.into_iter().filter(|m| m["sender"] != "system") {
+            total += 1;
+            let client_id = m["client_id"]
+                .as_str()
+                .expect("every message sent had a client id")
+                .to_string();
+            let key = (chat_id.clone(), client_id);
+            assert!(
+                stored.insert(key.clone(), m).is_none(),
+                "{key:?} is stored twice"
+            );
+        }
+    }
+    for s in &sent {
+        let key = (s.chat_id.clone(), s.client_id.clone());
+        let Some(m) = stored.get(&key) else {
+            panic!("{key:?} was acknowledged but is not stored");
+        };
+        assert_eq!(m["body"], s.body.as_str());
+        // The id acknowledged before the kills (or by the retry) is the one stored.
+        assert_eq!(m["id"].as_str(), s.acked.as_deref(), "{key:?}");
+    }
+    let distinct: HashSet<&str> = sent.iter().map(|s| s.client_id.as_str()).collect();
+    assert_eq!(
+        distinct.len(),
+        sent.len(),
+        "the test never reuses a client id"
+    );
+    assert_eq!(
+        total,
+        distinct.len(),
+        "exactly the messages sent are stored"
+    );
+
+    let conn = rusqlite::Connection::open_with_flags(
+        &parley.db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+}
+
+/// Reads one HTTP/1.1 response (the request asked for `Connection: close`) to its end.
+async fn read_response(stream: &mut tokio::net::TcpStream) -> String {
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
+#[tokio::test]
+async fn sigterm_answers_held_polls_at_once_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut parley = Parley::start(
+        free_port(),
+        &dir.path().join("crash.db"),
+        &dir.path().join("parley.log"),
+    );
+    // Kept open across the signal, like a browser's idle keep-alive connection.
+    let client = reqwest::Client::new();
+    parley.wait_healthy(&client).await;
+    let (token, chat_id) = new_visitor_chat(&client, &parley.address()).await;
+
+    let mut poll = tokio::net::TcpStream::connect(("127.0.0.1", parley.port))
+        .await
+        .unwrap();
+    let request = format!(
+        "GET /api/v1/chats/{chat_id}/messages?after=0&wait=25 HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Authorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    poll.write_all(request.as_bytes()).await.unwrap();
+    let mut first = [0u8; 1];
+    let early = tokio::time::timeout(Duration::from_secs(1), poll.peek(&mut first)).await;
+    assert!(early.is_err(), "the poll is held, not answered at once");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &parley.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let signalled = Instant::now();
+    let response = tokio::time::timeout(Duration::from_secs(5), read_response(&mut poll))
+        .await
+        .expect("the held poll is answered within seconds of SIGTERM");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains(r#""messages":[]"#), "{response}");
+
+    let deadline = signalled + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = parley.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "parley still runs 10 s after SIGTERM; log:\n{}",
+            parley.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(0), "log:\n{}", parley.log_text());
+    drop(client);
+}
