@@ -9,6 +9,7 @@ pub mod chats;
 pub mod messages;
 pub mod tokens;
 pub mod visitors;
+pub mod webhooks;
 mod writer;
 
 use std::path::Path;
@@ -24,10 +25,10 @@ pub use writer::Writer;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// `PRAGMA user_version` of a database that has [`SCHEMA`]; bump it with each migration.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Ordered migrations: `MIGRATIONS[i]` takes a database from version `i + 1` to `i + 2`.
-const MIGRATIONS: &[&str] = &[];
+const MIGRATIONS: &[&str] = &[include_str!("migrations/2_webhooks.sql")];
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
 
