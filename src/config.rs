@@ -48,6 +48,15 @@ pub struct Config {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "PARLEY_WORKERS", global = true)]
     pub workers: Option<usize>,
+
+    /// First webhook retry delay, in milliseconds; each further retry doubles it (up to 10 min).
+    #[arg(
+        long,
+        env = "PARLEY_WEBHOOK_RETRY_BASE_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub webhook_retry_base_ms: u64,
 }
 
 impl Config {
@@ -70,6 +79,7 @@ impl Config {
             admin_email: None,
             admin_password: None,
             workers: Some(2),
+            webhook_retry_base_ms: 1000,
         }
     }
 }

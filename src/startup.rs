@@ -14,9 +14,11 @@ use crate::config::Config;
 use crate::domain::{self, Role};
 use crate::error::ApiError;
 use crate::hub::Hub;
+use crate::metrics;
 use crate::model::Agent;
 use crate::state::AppState;
 use crate::store::{self, Store};
+use crate::webhooks::{self, Webhooks};
 
 /// Readers in the pool; long polls do not hold one while they wait, so few are needed.
 const READ_CONNECTIONS: u32 = 8;
@@ -37,12 +39,15 @@ impl Application {
         let workers = config
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let webhooks = Webhooks::load(&store).await?;
         let state = web::Data::new(AppState {
             config,
             store,
             hub: Hub::new(),
             sessions: SessionCache::default(),
+            webhooks,
         });
+        webhooks::start_worker(&state)?;
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -65,7 +70,10 @@ impl Application {
                         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
                         .add((header::REFERRER_POLICY, "strict-origin-when-cross-origin")),
                 )
+                // Outermost, so it counts final statuses (405 rewrites, errors) and full time.
+                .wrap(actix_web::middleware::from_fn(metrics::track_requests))
                 .configure(api::routes)
+                .configure(metrics::routes)
                 .configure(assets::routes)
                 .default_service(web::to(not_found))
         })

@@ -4,10 +4,12 @@ use crate::auth::SessionCache;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::store::Store;
+use crate::webhooks::Webhooks;
 
 pub struct AppState {
     pub config: Config,
     pub store: Store,
     pub hub: Hub,
     pub sessions: SessionCache,
+    pub webhooks: Webhooks,
 }

@@ -9,6 +9,7 @@ use crate::api::{cursor_after, page_limit, poll_wait};
 use crate::auth::Caller;
 use crate::domain::{self, ClientId, MessageBody};
 use crate::error::ApiError;
+use crate::metrics;
 use crate::model::{Chat, Message, ReadMarkers, Typing};
 use crate::state::AppState;
 use crate::store::chats;
@@ -51,6 +52,7 @@ pub async fn append(
     client_id: Option<ClientId>,
 ) -> Result<(Message, bool), ApiError> {
     let id = chat_id.clone();
+    let hooks = state.webhooks.clone();
     let outcome = state
         .store
         .write(move |conn| {
@@ -90,11 +92,13 @@ pub async fn append(
                     created_at: domain::now(),
                 },
             )?;
+            hooks.message_created(conn, &message)?;
             Ok((message, true))
         })
         .await?;
     if outcome.1 {
         state.hub.message_added(&chat_id);
+        state.webhooks.wake();
     }
     Ok(outcome)
 }
@@ -149,11 +153,12 @@ pub async fn list_messages(
     if !page.messages.is_empty() {
         return Ok(HttpResponse::Ok().json(page));
     }
-    tokio::select! {
-        _ = &mut changed => {}
-        _ = tokio::time::sleep(wait) => {}
-        _ = state.hub.shutting_down() => {}
-    }
+    let held = metrics::HeldPoll::start("message");
+    held.woken(tokio::select! {
+        _ = &mut changed => "change",
+        _ = tokio::time::sleep(wait) => "timeout",
+        _ = state.hub.shutting_down() => "shutdown",
+    });
     let page = read_page(&state, &caller, &chat_id, Cursor::After(after), limit).await?;
     Ok(HttpResponse::Ok().json(page))
 }

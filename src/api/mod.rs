@@ -6,6 +6,7 @@ pub mod health;
 pub mod inbox;
 pub mod messages;
 pub mod visitors;
+pub mod webhooks;
 
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::{web, HttpRequest};
@@ -60,7 +61,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::post().to(agents::create_agent))
                         .route(web::get().to(agents::list_agents)),
                 )
-                .service(web::resource("/inbox").route(web::get().to(inbox::poll_inbox))),
+                .service(web::resource("/inbox").route(web::get().to(inbox::poll_inbox)))
+                .service(
+                    web::resource("/webhooks")
+                        .route(web::post().to(webhooks::create_webhook))
+                        .route(web::get().to(webhooks::list_webhooks)),
+                )
+                .service(
+                    web::resource("/webhooks/{id}")
+                        .route(web::delete().to(webhooks::delete_webhook)),
+                ),
         );
 }
 

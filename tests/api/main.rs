@@ -9,5 +9,7 @@ mod helpers;
 mod inbox;
 mod long_poll;
 mod messages;
+mod metrics;
 mod shutdown;
 mod visitors;
+mod webhooks;
