@@ -85,6 +85,14 @@ pub struct Config {
         global = true
     )]
     pub allowed_origins: String,
+    /// First webhook retry delay, in milliseconds; each further retry doubles it (up to 10 min).
+    #[arg(
+        long,
+        env = "PARLEY_WEBHOOK_RETRY_BASE_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub webhook_retry_base_ms: u64,
 }
 
 impl Config {
@@ -113,6 +121,7 @@ impl Config {
             allowed_origins: "*".into(),
             max_upload: 10 * 1024 * 1024,
             retention_days: None,
+            webhook_retry_base_ms: 1000,
         }
     }
 }

@@ -15,9 +15,11 @@ use crate::domain::{self, Role};
 use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::limits::Limits;
+use crate::metrics;
 use crate::model::Agent;
 use crate::state::AppState;
 use crate::store::{self, Store};
+use crate::webhooks::{self, Webhooks};
 
 /// Readers in the pool; long polls do not hold one while they wait, so few are needed.
 const READ_CONNECTIONS: u32 = 8;
@@ -38,12 +40,14 @@ impl Application {
         let workers = config
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let webhooks = Webhooks::load(&store).await?;
         let state = web::Data::new(AppState {
             limits: Limits::new(config.rate_limits),
             config,
             store,
             hub: Hub::new(),
             sessions: SessionCache::default(),
+            webhooks,
         });
         let sweeper = state.clone();
         tokio::spawn(async move {
@@ -57,6 +61,7 @@ impl Application {
         if let Some(days) = state.config.retention_days {
             tokio::spawn(crate::retention::run(state.store.clone(), days));
         }
+        webhooks::start_worker(&state)?;
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -73,7 +78,10 @@ impl Application {
                         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
                         .add((header::REFERRER_POLICY, "strict-origin-when-cross-origin")),
                 )
+                // Outermost, so it counts final statuses (405 rewrites, errors) and full time.
+                .wrap(actix_web::middleware::from_fn(metrics::track_requests))
                 .configure(api::routes)
+                .configure(metrics::routes)
                 .configure(assets::routes)
                 .default_service(web::to(not_found))
         })

@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::store::Store;
+use crate::webhooks::Webhooks;
 
 pub struct AppState {
     pub config: Config,
@@ -12,4 +13,5 @@ pub struct AppState {
     pub hub: Hub,
     pub sessions: SessionCache,
     pub limits: Limits,
+    pub webhooks: Webhooks,
 }

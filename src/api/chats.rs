@@ -33,6 +33,7 @@ pub async fn create_chat(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let visitor_id = caller.require_visitor()?.to_string();
+    let hooks = state.webhooks.clone();
     let (chat, created) = state
         .store
         .write(move |conn| {
@@ -44,9 +45,14 @@ pub async fn create_chat(
             }
             let id = domain::new_id();
             chats::insert(conn, &id, &visitor_id, &domain::now())?;
-            Ok((chats::find(conn, &id)?.ok_or(ApiError::NotFound)?, true))
+            let chat = chats::find(conn, &id)?.ok_or(ApiError::NotFound)?;
+            hooks.chat_created(conn, &chat)?;
+            Ok((chat, true))
         })
         .await?;
+    if created {
+        state.webhooks.wake();
+    }
     let mut response = if created {
         HttpResponse::Created()
     } else {
@@ -150,6 +156,7 @@ pub async fn update_chat(
         }
     }
     let id = chat_id.clone();
+    let hooks = state.webhooks.clone();
     let (chat, changed) = state
         .store
         .write(move |conn| {
@@ -164,7 +171,10 @@ pub async fn update_chat(
                 } else {
                     ("reopened", format!("Chat reopened by {actor_name}"))
                 };
-                messages::insert_event(conn, &id, event, body, Some(actor.clone()))?;
+                let message = messages::insert_event(conn, &id, event, body, Some(actor.clone()))?;
+                if event == "closed" {
+                    hooks.chat_closed(conn, &message)?;
+                }
                 changed = true;
             }
             if let Some(assignee_id) = assignee_id {
@@ -194,6 +204,7 @@ pub async fn update_chat(
         .await?;
     if changed {
         state.hub.message_added(&chat_id);
+        state.webhooks.wake();
     }
     Ok(HttpResponse::Ok().json(json!({ "chat": chat })))
 }

@@ -8,6 +8,7 @@ use crate::api::messages::hold_slot;
 use crate::api::{cursor_after, page_limit, poll_wait};
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::metrics;
 use crate::model::Chat;
 use crate::state::AppState;
 use crate::store::chats;
@@ -40,12 +41,13 @@ pub async fn poll_inbox(
 
     let mut found = changed_since(&state, after, limit).await?;
     if found.is_empty() && !wait.is_zero() && !state.hub.is_shutting_down() {
-        tokio::select! {
-            _ = &mut changed => {}
-            _ = tokio::time::sleep(wait) => {}
-            _ = state.hub.shutting_down() => {}
-            _ = slot.evicted() => {}
-        }
+        let held = metrics::HeldPoll::start("inbox");
+        held.woken(tokio::select! {
+            _ = &mut changed => "change",
+            _ = tokio::time::sleep(wait) => "timeout",
+            _ = state.hub.shutting_down() => "shutdown",
+            _ = slot.evicted() => "evicted",
+        });
         found = changed_since(&state, after, limit).await?;
     }
     let next = found.iter().map(|c| c.last_seq).max().unwrap_or(after);

@@ -12,6 +12,7 @@ use crate::auth::Caller;
 use crate::domain::{self, ClientId, MessageBody};
 use crate::error::ApiError;
 use crate::hub::PollSlot;
+use crate::metrics;
 use crate::model::{Chat, Message, ReadMarkers, Typing};
 use crate::state::AppState;
 use crate::store::messages::{self, NewMessage};
@@ -59,6 +60,7 @@ pub async fn append(
     upload: Option<Upload>,
 ) -> Result<(Message, bool), ApiError> {
     let id = chat_id.clone();
+    let hooks = state.webhooks.clone();
     let outcome = state
         .store
         .write(move |conn| {
@@ -106,11 +108,13 @@ pub async fn append(
                     attachment,
                 },
             )?;
+            hooks.message_created(conn, &message)?;
             Ok((message, true))
         })
         .await?;
     if outcome.1 {
         state.hub.message_added(&chat_id);
+        state.webhooks.wake();
     }
     Ok(outcome)
 }
@@ -173,12 +177,13 @@ pub async fn list_messages(
         return Ok(HttpResponse::Ok().json(page));
     }
     drop(page);
-    tokio::select! {
-        _ = &mut changed => {}
-        _ = tokio::time::sleep(wait) => {}
-        _ = state.hub.shutting_down() => {}
-        _ = slot.evicted() => {}
-    }
+    let held = metrics::HeldPoll::start("message");
+    held.woken(tokio::select! {
+        _ = &mut changed => "change",
+        _ = tokio::time::sleep(wait) => "timeout",
+        _ = state.hub.shutting_down() => "shutdown",
+        _ = slot.evicted() => "evicted",
+    });
     let page = read_page(&state, &caller, &chat_id, Cursor::After(after), limit).await?;
     Ok(HttpResponse::Ok().json(page))
 }

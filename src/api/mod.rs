@@ -8,6 +8,7 @@ pub mod inbox;
 pub mod messages;
 pub mod settings;
 pub mod visitors;
+pub mod webhooks;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -82,7 +83,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::resource("/attachments/{id}")
                         .route(web::get().to(attachments::download_attachment)),
                 )
-                .service(web::resource("/inbox").route(web::get().to(inbox::poll_inbox))),
+                .service(web::resource("/inbox").route(web::get().to(inbox::poll_inbox)))
+                .service(
+                    web::resource("/webhooks")
+                        .route(web::post().to(webhooks::create_webhook))
+                        .route(web::get().to(webhooks::list_webhooks)),
+                )
+                .service(
+                    web::resource("/webhooks/{id}")
+                        .route(web::delete().to(webhooks::delete_webhook)),
+                ),
         );
 }
 

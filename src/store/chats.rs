@@ -201,7 +201,7 @@ pub fn delete_closed_before(
 ) -> rusqlite::Result<usize> {
     conn.prepare_cached(
         "DELETE FROM chats WHERE id IN (
-             SELECT id FROM chats WHERE status = 'closed' AND closed_at < ?1 LIMIT ?2)",
+             SELECT id FROM chats WHERE status = 'closed' AND closed_at <= ?1 LIMIT ?2)",
     )?
     .execute(params![cutoff, batch as i64])
 }

@@ -131,6 +131,8 @@ pub fn insert(conn: &Connection, new: NewMessage) -> rusqlite::Result<Message> {
         new.attachment.as_ref().map(|a| a.id.as_str())
     ])?;
     let seq = conn.last_insert_rowid();
+    // Counted at insert: a job that fails after this (rare) rolls back yet stays counted.
+    crate::metrics::message_stored(new.sender);
     conn.prepare_cached("UPDATE chats SET last_seq = ?2, last_message_at = ?3 WHERE id = ?1")?
         .execute(params![new.chat_id, seq, new.created_at])?;
     Ok(Message {

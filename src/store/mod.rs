@@ -11,6 +11,7 @@ pub mod messages;
 pub mod stats;
 pub mod tokens;
 pub mod visitors;
+pub mod webhooks;
 mod writer;
 
 use std::path::Path;
@@ -26,18 +27,12 @@ pub use writer::Writer;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// `PRAGMA user_version` of a database that has [`SCHEMA`]; bump it with each migration.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Ordered migrations: `MIGRATIONS[i]` takes a database from version `i + 1` to `i + 2`.
 const MIGRATIONS: &[&str] = &[
-    // 2: attachments
-    "CREATE TABLE attachments (
-         id TEXT PRIMARY KEY,
-         chat_id TEXT NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
-         name TEXT NOT NULL, size INTEGER NOT NULL, content_type TEXT NOT NULL,
-         data BLOB NOT NULL, created_at TEXT NOT NULL);
-     CREATE INDEX attachments_by_chat ON attachments (chat_id);
-     ALTER TABLE messages ADD COLUMN attachment_id TEXT REFERENCES attachments (id);",
+    include_str!("migrations/2_attachments.sql"),
+    include_str!("migrations/3_webhooks.sql"),
 ];
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
@@ -74,6 +69,15 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        // Written by a newer Parley: running on it could corrupt what this one does not know.
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
+            Some(format!(
+                "the database has schema version {version}, newer than this binary's {SCHEMA_VERSION}"
+            )),
+        ));
+    }
     if version == 0 {
         tx.execute_batch(SCHEMA)?;
     } else {
@@ -132,5 +136,73 @@ impl Store {
     /// A pooled connection for synchronous callers (the CLI, health checks in blocking code).
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every table's columns (name, type, not-null, default, pk) and every index name.
+    fn shape(conn: &Connection) -> Vec<String> {
+        let mut names: Vec<(String, String)> = conn
+            .prepare(
+                "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        names.sort();
+        let mut shape = Vec::new();
+        for (kind, name) in names {
+            shape.push(format!("{kind} {name}"));
+            if kind == "table" {
+                let columns: Vec<String> = conn
+                    .prepare(&format!("PRAGMA table_info({name})"))
+                    .unwrap()
+                    .query_map([], |r| {
+                        Ok(format!(
+                            "  {} {} {} {:?} {}",
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                            r.get::<_, i64>(5)?
+                        ))
+                    })
+                    .unwrap()
+                    .collect::<rusqlite::Result<_>>()
+                    .unwrap();
+                shape.extend(columns);
+            }
+        }
+        shape
+    }
+
+    #[test]
+    fn a_version_1_database_migrates_to_the_shape_of_a_fresh_one() {
+        let mut old = Connection::open_in_memory().unwrap();
+        old.execute_batch(include_str!("testdata/schema_v1.sql"))
+            .unwrap();
+        old.pragma_update(None, "user_version", 1).unwrap();
+        migrate(&mut old).unwrap();
+        let mut fresh = Connection::open_in_memory().unwrap();
+        migrate(&mut fresh).unwrap();
+        let version: i64 = old
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(shape(&old), shape(&fresh));
+    }
+
+    #[test]
+    fn migrating_twice_changes_nothing() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let before = shape(&conn);
+        migrate(&mut conn).unwrap();
+        assert_eq!(shape(&conn), before);
     }
 }

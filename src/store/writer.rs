@@ -7,6 +7,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
+use std::time::Instant;
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -93,6 +94,7 @@ fn writer_loop(conn: Connection, queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        let started = Instant::now();
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             log::error!("writer could not begin a transaction: {e}");
             for job in batch.drain(..) {
@@ -106,6 +108,7 @@ fn writer_loop(conn: Connection, queue: mpsc::Receiver<Job>) {
             log::error!("writer could not commit: {e}");
             let _ = conn.execute_batch("ROLLBACK");
         }
+        crate::metrics::write_batch(replies.len(), started.elapsed());
         for reply in replies {
             reply(commit.as_ref().map(|_| ()));
         }

@@ -53,7 +53,7 @@ enum Body {
 }
 
 /// One route: method, path (`{chat}` is the owner's chat, `{attachment}` a file in it,
-/// `{agent}` another agent), a body that makes the request succeed for an allowed caller,
+/// `{agent}` another agent, `{webhook}` a webhook of the cell's own), a body that makes the request succeed for an allowed caller,
 /// and the expected status per caller in the order of [`CALLERS`].
 struct Route {
     method: &'static str,
@@ -236,6 +236,19 @@ fn routes() -> Vec<Route> {
         ),
         route("GET", "/api/v1/agents", no_body, agent_only(200)),
         route("GET", "/api/v1/inbox?after=0", no_body, agent_only(200)),
+        route(
+            "POST",
+            "/api/v1/webhooks",
+            |_| Body::Json(json!({"url": "http://127.0.0.1:9/hook", "events": ["chat.created"]})),
+            admin_only(201),
+        ),
+        route("GET", "/api/v1/webhooks", no_body, admin_only(200)),
+        route(
+            "DELETE",
+            "/api/v1/webhooks/{webhook}",
+            no_body,
+            admin_only(204),
+        ),
     ]
 }
 
@@ -253,6 +266,7 @@ struct Accounts {
 
 /// Everything one cell's request needs, fresh for the cell.
 struct World {
+    webhook_id: String,
     owner: String,
     chat_id: String,
     attachment_id: String,
@@ -288,6 +302,18 @@ impl World {
             .expect("an attachment id")
             .to_string();
         let other = app.new_visitor_chat().await;
+        let webhook = app
+            .call(
+                "POST",
+                "/api/v1/webhooks",
+                Some(&accounts.admin),
+                Some(json!({"url": "http://127.0.0.1:9/hook", "events": ["chat.closed"]})),
+            )
+            .await;
+        let webhook_id = webhook.assert_status(201)["webhook"]["id"]
+            .as_str()
+            .expect("a webhook id")
+            .to_string();
         let (mut agent, mut admin) = (accounts.agent.clone(), accounts.admin.clone());
         match (spends, who) {
             (Spends::Session, Who::Agent) => agent = login(app, &accounts.agent_email).await,
@@ -313,6 +339,7 @@ impl World {
             _ => {}
         }
         Self {
+            webhook_id,
             owner: owner.token,
             chat_id: owner.chat_id,
             attachment_id,
@@ -426,7 +453,8 @@ async fn every_route_answers_every_kind_of_caller_as_the_table_says() {
                 .path
                 .replace("{chat}", &world.chat_id)
                 .replace("{attachment}", &world.attachment_id)
-                .replace("{agent}", &accounts.other_agent_id);
+                .replace("{agent}", &accounts.other_agent_id)
+                .replace("{webhook}", &world.webhook_id);
             let body = (route.body)(&world);
             let reply = request(&app, route.method, &path, world.token(who), body).await;
             let status = reply.status.as_u16();

@@ -687,6 +687,8 @@ impl Browser {
             "goog:chromeOptions".into(),
             json!({ "binary": chromium.display().to_string(), "args": args }),
         );
+        // Two rustls backends are linked (reqwest's ring, fantoccini's aws-lc-rs): pick one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = ClientBuilder::rustls()
             .expect("TLS roots for the WebDriver client")
             .capabilities(caps)

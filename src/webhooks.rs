@@ -1,0 +1,527 @@
+//! Outgoing webhooks: validated settings, enqueueing inside write transactions, HMAC
+//! signing, and the delivery worker.
+//!
+//! Guarantees, and what gives them:
+//! - an event is queued **iff** its change committed: [`Webhooks::enqueue`] runs inside the
+//!   same writer job as the change, so both commit or roll back together;
+//! - each (webhook, chat) pair's events arrive **in order**: the worker only ever sends the
+//!   head of that queue (see `store::webhooks::heads`) and the next one only once the head
+//!   is delivered or given up;
+//! - nothing is lost over downtime on either side: the queue is in SQLite; a receiver that
+//!   fails is retried with capped exponential backoff for [`GIVE_UP_AFTER`];
+//! - delivery is **at least once**: a send cut off by a shutdown is sent again after the
+//!   restart, with the same `X-Parley-Delivery` id for the receiver to drop duplicates.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use rand::{Rng, RngCore};
+use rusqlite::Connection;
+use serde_json::{json, Map, Value};
+use sha2::Sha256;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use crate::domain;
+use crate::error::ApiError;
+use crate::hub::Hub;
+use crate::metrics;
+use crate::model::{Chat, Message};
+use crate::state::AppState;
+use crate::store::webhooks::{self as queue, Head, NewDelivery};
+use crate::store::Store;
+
+/// The events a webhook can subscribe to.
+pub const EVENTS: [&str; 3] = ["message.created", "chat.created", "chat.closed"];
+/// Longest accepted webhook URL, in bytes.
+pub const MAX_URL_BYTES: usize = 2048;
+/// Longest accepted caller-chosen secret, in bytes.
+pub const MAX_SECRET_BYTES: usize = 256;
+/// A receiver that has not answered by then counts as failed (and is retried).
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Retries back off exponentially from the configured base up to this.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(10 * 60);
+/// A delivery still failing this long after it was enqueued is given up.
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(3 * 24 * 60 * 60);
+/// Sends in flight at once (each to a different queue).
+const MAX_IN_FLIGHT: usize = 16;
+/// With nothing due, the worker still looks again this often (a safety net, not the trigger).
+const IDLE_RECHECK: Duration = Duration::from_secs(60);
+/// Finished deliveries are kept this long (for support), then pruned.
+const KEEP_FINISHED: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
+/// What a failure's stored description is cut to.
+const MAX_ERROR_CHARS: usize = 300;
+
+/// A webhook's settings as an admin asked for them, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewWebhook {
+    pub url: String,
+    pub events: Vec<String>,
+    pub secret: String,
+}
+
+impl NewWebhook {
+    /// `url`: http(s) with a host, at most [`MAX_URL_BYTES`]; `events`: non-empty, each one of
+    /// [`EVENTS`] (duplicates dropped); `secret`: 1–256 bytes, generated when absent.
+    pub fn parse(
+        url: String,
+        events: Vec<String>,
+        secret: Option<String>,
+    ) -> Result<Self, ApiError> {
+        if url.len() > MAX_URL_BYTES {
+            return Err(ApiError::invalid(format!(
+                "url must be at most {MAX_URL_BYTES} bytes"
+            )));
+        }
+        let parsed = reqwest::Url::parse(&url)
+            .map_err(|_| ApiError::invalid("url must be an absolute http or https URL"))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(ApiError::invalid(
+                "url must be an absolute http or https URL",
+            ));
+        }
+        if events.is_empty() {
+            return Err(ApiError::invalid("events must name at least one event"));
+        }
+        let mut unique: Vec<String> = Vec::with_capacity(events.len());
+        for event in events {
+            if !EVENTS.contains(&event.as_str()) {
+                return Err(ApiError::invalid(format!(
+                    "unknown event; known events are {}",
+                    EVENTS.join(", ")
+                )));
+            }
+            if !unique.contains(&event) {
+                unique.push(event);
+            }
+        }
+        let secret = match secret {
+            None => new_secret(),
+            Some(s) if s.is_empty() || s.len() > MAX_SECRET_BYTES => {
+                return Err(ApiError::invalid(format!(
+                    "secret must be 1-{MAX_SECRET_BYTES} bytes"
+                )))
+            }
+            Some(s) => s,
+        };
+        Ok(Self {
+            // Kept as the admin wrote it: it parsed, so it is what reqwest will call.
+            url,
+            events: unique,
+            secret,
+        })
+    }
+}
+
+/// 32 random bytes, hex-encoded.
+pub fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// `sha256=<hex of HMAC-SHA256(secret, body)>`, the `X-Parley-Signature` header. The key is
+/// the secret's UTF-8 bytes, exactly as it was shown at creation.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    // HMAC takes a key of any length, so this cannot fail.
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// The wait before retry number `attempts` (1-based): `base · 2^(attempts-1)`, capped at
+/// [`MAX_BACKOFF`]. Jitter is added by the worker.
+pub fn backoff(base: Duration, attempts: i64) -> Duration {
+    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+    base.saturating_mul(1u32 << exponent).min(MAX_BACKOFF)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Shared handle: enqueues events and wakes the worker. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Webhooks {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// False only when no active webhook exists: then enqueueing costs not even a query,
+    /// which keeps the benchmarked send path as it was for servers without webhooks.
+    active: AtomicBool,
+    /// `notify_one` keeps a permit, so a wake given while the worker is busy is not lost.
+    wake: Notify,
+}
+
+impl Webhooks {
+    /// The handle for a database, knowing whether it has any active webhook.
+    pub async fn load(store: &Store) -> Result<Self, ApiError> {
+        let count = store.read(|conn| Ok(queue::count_active(conn)?)).await?;
+        let webhooks = Self::default();
+        webhooks.set_active(count > 0);
+        Ok(webhooks)
+    }
+
+    /// Call from inside the writer job that creates or deletes a webhook: the writer runs
+    /// jobs one by one, so every later job sees the new value.
+    pub fn set_active(&self, active: bool) {
+        self.inner.active.store(active, Ordering::SeqCst);
+    }
+
+    /// Queues `event` for every active webhook subscribed to it; call inside the write job
+    /// of the change, then [`Webhooks::wake`] after it committed. The payload is
+    /// `{event, id, created_at, ...fields}`, stored exactly as it will be sent and signed.
+    pub fn enqueue(
+        &self,
+        conn: &Connection,
+        event: &str,
+        chat_id: &str,
+        fields: impl FnOnce() -> Map<String, Value>,
+    ) -> Result<usize, ApiError> {
+        if !self.inner.active.load(Ordering::SeqCst) {
+            return Ok(0);
+        }
+        let subscribers = queue::subscribers(conn, event)?;
+        if subscribers.is_empty() {
+            return Ok(0);
+        }
+        let fields = fields();
+        let created_at = domain::now();
+        let enqueued_at = now_ms();
+        for webhook_id in &subscribers {
+            let id = domain::new_id();
+            let mut body = Map::with_capacity(fields.len() + 3);
+            body.insert("event".into(), json!(event));
+            body.insert("id".into(), json!(id));
+            body.insert("created_at".into(), json!(created_at));
+            body.extend(fields.clone());
+            let payload = serde_json::to_string(&body).map_err(|e| ApiError::Internal(e.into()))?;
+            queue::insert_delivery(
+                conn,
+                &NewDelivery {
+                    id: &id,
+                    webhook_id,
+                    event,
+                    chat_id,
+                    payload: &payload,
+                    enqueued_at,
+                },
+            )?;
+        }
+        Ok(subscribers.len())
+    }
+
+    /// `message.created` for a visitor's or agent's message: `{…, chat_id, message}`.
+    pub fn message_created(&self, conn: &Connection, message: &Message) -> Result<(), ApiError> {
+        self.enqueue(conn, "message.created", &message.chat_id, || {
+            fields([
+                ("chat_id", json!(message.chat_id)),
+                ("message", json!(message)),
+            ])
+        })
+        .map(drop)
+    }
+
+    /// `chat.created`: `{…, chat_id, chat}`.
+    pub fn chat_created(&self, conn: &Connection, chat: &Chat) -> Result<(), ApiError> {
+        self.enqueue(conn, "chat.created", &chat.id, || {
+            fields([("chat_id", json!(chat.id)), ("chat", json!(chat))])
+        })
+        .map(drop)
+    }
+
+    /// `chat.closed`, with the system message that records it: `{…, chat_id, message}`.
+    pub fn chat_closed(&self, conn: &Connection, message: &Message) -> Result<(), ApiError> {
+        self.enqueue(conn, "chat.closed", &message.chat_id, || {
+            fields([
+                ("chat_id", json!(message.chat_id)),
+                ("message", json!(message)),
+            ])
+        })
+        .map(drop)
+    }
+
+    /// Tells the worker that deliveries may be waiting. Call after the commit, never before:
+    /// the worker must be able to read what woke it.
+    pub fn wake(&self) {
+        if self.inner.active.load(Ordering::SeqCst) {
+            self.inner.wake.notify_one();
+        }
+    }
+}
+
+fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// Starts the delivery worker on the current runtime; it stops when the hub shuts down.
+pub fn start_worker(
+    state: &AppState,
+) -> Result<tokio::task::JoinHandle<()>, Box<dyn std::error::Error>> {
+    let client = reqwest::Client::builder()
+        .timeout(SEND_TIMEOUT)
+        .connect_timeout(SEND_TIMEOUT)
+        // A receiver that redirects is misconfigured; following would re-post elsewhere.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("Parley-Webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    let worker = Arc::new(Worker {
+        store: state.store.clone(),
+        hub: state.hub.clone(),
+        webhooks: state.webhooks.clone(),
+        client,
+        retry_base: Duration::from_millis(state.config.webhook_retry_base_ms.max(1)),
+    });
+    Ok(tokio::spawn(worker.run()))
+}
+
+struct Worker {
+    store: Store,
+    hub: Hub,
+    webhooks: Webhooks,
+    client: reqwest::Client,
+    retry_base: Duration,
+}
+
+impl Worker {
+    /// The loop: hand out due queue heads (never holding a connection across an await),
+    /// then sleep until woken by an enqueue, a finished send, the next retry, or shutdown.
+    async fn run(self: Arc<Self>) {
+        let mut sends = JoinSet::new();
+        // Task id → queue-head seq, so a finished (or panicked) send frees its queue.
+        let mut in_flight: HashMap<tokio::task::Id, i64> = HashMap::new();
+        let mut last_prune: Option<std::time::Instant> = None;
+        loop {
+            if self.hub.is_shutting_down() {
+                break;
+            }
+            if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                last_prune = Some(std::time::Instant::now());
+                self.prune().await;
+            }
+            let busy: HashSet<i64> = in_flight.values().copied().collect();
+            let limit = MAX_IN_FLIGHT + busy.len();
+            let heads = match self
+                .store
+                .read(move |conn| Ok(queue::heads(conn, limit)?))
+                .await
+            {
+                Ok(heads) => heads,
+                Err(e) => {
+                    log::error!("webhook worker could not read its queue: {e}");
+                    Vec::new()
+                }
+            };
+            let now = now_ms();
+            let mut sleep = IDLE_RECHECK;
+            for head in heads {
+                if busy.contains(&head.seq) {
+                    continue;
+                }
+                if head.next_attempt_at > now {
+                    // Heads come soonest first: this is the next retry to wake up for.
+                    let until = u64::try_from(head.next_attempt_at - now).unwrap_or(0);
+                    sleep = sleep.min(Duration::from_millis(until));
+                    break;
+                }
+                if in_flight.len() >= MAX_IN_FLIGHT {
+                    break;
+                }
+                let seq = head.seq;
+                let task = sends.spawn(self.clone().deliver(head));
+                in_flight.insert(task.id(), seq);
+            }
+            tokio::select! {
+                _ = self.webhooks.inner.wake.notified() => {}
+                _ = tokio::time::sleep(sleep) => {}
+                Some(done) = sends.join_next_with_id(), if !sends.is_empty() => {
+                    let id = match done {
+                        Ok((id, ())) => id,
+                        Err(e) => {
+                            log::error!("a webhook send task failed: {e}");
+                            e.id()
+                        }
+                    };
+                    in_flight.remove(&id);
+                }
+                _ = self.hub.shutting_down() => break,
+            }
+        }
+        // Sends cut off here stay pending and go out again after the restart.
+        sends.shutdown().await;
+        log::debug!("webhook worker stopped");
+    }
+
+    /// Sends one delivery and records the outcome.
+    async fn deliver(self: Arc<Self>, head: Head) {
+        let signature = sign(&head.secret, head.payload.as_bytes());
+        let sent = self
+            .client
+            .post(&head.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("X-Parley-Event", &head.event)
+            .header("X-Parley-Delivery", &head.id)
+            .header("X-Parley-Signature", signature)
+            .body(head.payload.clone())
+            .send()
+            .await;
+        let outcome = match sent {
+            Ok(response) if response.status().is_success() => Ok(()),
+            Ok(response) => Err(format!("HTTP {}", response.status().as_u16())),
+            Err(e) => Err(describe(&e.without_url())),
+        };
+        let attempts = head.attempts + 1;
+        let now = now_ms();
+        let seq = head.seq;
+        let recorded = match outcome {
+            Ok(()) => {
+                metrics::webhook_delivery("delivered");
+                self.store
+                    .write(move |conn| Ok(queue::mark_delivered(conn, seq, attempts, now)?))
+                    .await
+            }
+            Err(error) if now.saturating_sub(head.enqueued_at) >= millis(GIVE_UP_AFTER) => {
+                metrics::webhook_delivery("failed");
+                log::warn!(
+                    "webhook {} delivery {} given up after {attempts} attempts: {error}",
+                    head.webhook_id,
+                    head.id
+                );
+                self.store
+                    .write(move |conn| Ok(queue::mark_failed(conn, seq, attempts, now, &error)?))
+                    .await
+            }
+            Err(error) => {
+                metrics::webhook_delivery("retry");
+                let delay = backoff(self.retry_base, attempts);
+                let jitter = rand::thread_rng().gen_range(0..=millis(delay) / 10);
+                let next = now + millis(delay) + jitter;
+                log::debug!(
+                    "webhook {} delivery {} attempt {attempts} failed: {error}",
+                    head.webhook_id,
+                    head.id
+                );
+                self.store
+                    .write(move |conn| Ok(queue::mark_retry(conn, seq, attempts, next, &error)?))
+                    .await
+            }
+        };
+        if let Err(e) = recorded {
+            // It stays pending as it was, so it is sent again: at least once, never lost.
+            log::error!("could not record webhook delivery {}: {e}", head.id);
+        }
+    }
+
+    /// Drops finished deliveries older than [`KEEP_FINISHED`], a bounded chunk at a time.
+    async fn prune(&self) {
+        let before = now_ms() - millis(KEEP_FINISHED);
+        match self
+            .store
+            .write(move |conn| Ok(queue::prune(conn, before, 10_000)?))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => log::info!("pruned {n} finished webhook deliveries"),
+            Err(e) => log::warn!("could not prune webhook deliveries: {e}"),
+        }
+    }
+}
+
+/// An error and its causes on one line ("error sending request: … connection refused").
+fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text.chars().take(MAX_ERROR_CHARS).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(names: &[&str]) -> Vec<String> {
+        names.iter().map(|e| e.to_string()).collect()
+    }
+
+    #[test]
+    fn a_webhook_needs_an_http_url_and_known_events() {
+        let ok = NewWebhook::parse(
+            "https://example.com/hook?x=1".into(),
+            events(&["chat.created", "chat.created", "message.created"]),
+            Some("s3cret".into()),
+        )
+        .unwrap();
+        assert_eq!(ok.events, ["chat.created", "message.created"]);
+        assert_eq!(ok.secret, "s3cret");
+        let bad = [
+            ("ftp://example.com/", events(&["chat.created"])),
+            ("not a url", events(&["chat.created"])),
+            ("/relative", events(&["chat.created"])),
+            ("https://example.com/", events(&[])),
+            ("https://example.com/", events(&["chat.deleted"])),
+        ];
+        for (url, events) in bad {
+            let error = NewWebhook::parse(url.into(), events, None).unwrap_err();
+            assert_eq!(error.code(), "invalid", "{url}");
+        }
+        let long = format!("https://example.com/{}", "a".repeat(MAX_URL_BYTES));
+        assert!(NewWebhook::parse(long, vec!["chat.created".into()], None).is_err());
+        let empty_secret = NewWebhook::parse(
+            "http://127.0.0.1:1/".into(),
+            vec!["chat.created".into()],
+            Some(String::new()),
+        );
+        assert!(empty_secret.is_err());
+    }
+
+    #[test]
+    fn a_generated_secret_is_32_random_bytes_in_hex() {
+        let a = new_secret();
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(a, new_secret());
+    }
+
+    #[test]
+    fn the_signature_is_hmac_sha256_of_the_body() {
+        // RFC 4231 test case 2.
+        let signature = sign("Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            signature,
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_from_the_base_up_to_the_cap() {
+        let base = Duration::from_secs(1);
+        assert_eq!(backoff(base, 1), Duration::from_secs(1));
+        assert_eq!(backoff(base, 2), Duration::from_secs(2));
+        assert_eq!(backoff(base, 4), Duration::from_secs(8));
+        assert_eq!(backoff(base, 11), MAX_BACKOFF);
+        assert_eq!(backoff(base, 10_000), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn three_days_of_capped_retries_is_hundreds_of_attempts() {
+        // The give-up window is long enough for a receiver down over a weekend.
+        let attempts = GIVE_UP_AFTER.as_secs() / MAX_BACKOFF.as_secs();
+        assert!(attempts >= 400);
+    }
+}
