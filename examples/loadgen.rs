@@ -279,6 +279,13 @@ fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// Threads of a process.
+fn threads(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("Threads:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// User + system CPU time of a process, in seconds.
 fn cpu_seconds(pid: &str) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -749,6 +756,7 @@ async fn run(args: &Args) -> Res<bool> {
                 .map(|m| m.len())
         });
     let idle_rss = pid.and_then(rss_bytes);
+    let idle_threads = pid.and_then(threads);
 
     let setup_started = Instant::now();
     let chats = create_chats(&server.base, n_chats, args.setup_concurrency).await?;
@@ -782,6 +790,7 @@ async fn run(args: &Args) -> Res<bool> {
     // Setup connections are gone now; let the server settle before the "before parking" RSS.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_before_park = pid.and_then(rss_bytes);
+    let threads_before_park = pid.and_then(threads);
 
     // Park one chained long poll per chat, ramped so the accept backlog never overflows.
     let base: Arc<str> = Arc::from(server.base.as_str());
@@ -812,6 +821,7 @@ async fn run(args: &Args) -> Res<bool> {
         }
     };
     let park_time = park_started.elapsed();
+    let threads_parked = pid.and_then(threads);
     let responses_before = track.poll_responses.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let responses_idle = track.poll_responses.load(Ordering::Relaxed) - responses_before;
@@ -925,6 +935,9 @@ async fn run(args: &Args) -> Res<bool> {
             "rss_parked_bytes": rss_parked,
             "rss_after_run_bytes": rss_loaded,
             "rss_per_poll_bytes": per_poll,
+            "threads_idle": idle_threads,
+            "threads_before_park": threads_before_park,
+            "threads_parked": threads_parked,
             "cpu_s": server_cpu,
             "cpu_pct_of_one_core": server_cpu.map(|c| c / run_wall.as_secs_f64() * 100.0),
         },
@@ -1059,6 +1072,16 @@ fn print_table(r: &serde_json::Value) {
         s["rss_per_poll_bytes"]
             .as_f64()
             .map_or("n/a".into(), |b| format!("{:.0} B", b))
+    );
+    println!(
+        "{:<34}{:>30}",
+        "server threads idle/setup/parked",
+        format!(
+            "{} / {} / {}",
+            num(&s["threads_idle"]),
+            num(&s["threads_before_park"]),
+            num(&s["threads_parked"])
+        )
     );
     println!(
         "{:<34}{:>30}",
