@@ -225,6 +225,8 @@ async fn start_server(args: &Args) -> Res<Server> {
         .env("PARLEY_ADMIN_EMAIL", &args.admin_email)
         .env("PARLEY_ADMIN_PASSWORD", &args.admin_password)
         .env("RUST_LOG", "warn")
+        // Every simulated visitor comes from 127.0.0.1: per-IP abuse limits would refuse them.
+        .env("PARLEY_RATE_LIMITS", "false")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());

@@ -42,6 +42,10 @@ pub type Pool = r2d2::Pool<SqliteConnectionManager>;
 pub struct Store {
     pool: Pool,
     writer: Writer,
+    /// One permit per pooled connection: a read waits here, on the async side, instead of
+    /// parking a blocking thread on the pool (10,000 polls arriving at once would otherwise
+    /// start hundreds of threads).
+    read_permits: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// Settings on every connection: WAL lets readers run beside the writer; NORMAL sync in WAL
@@ -55,6 +59,27 @@ fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
          PRAGMA temp_store = MEMORY;",
     )?;
     conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Moves the WAL into the database file from a thread of its own. SQLite would otherwise
+/// checkpoint inside the writer's commit every 1000 pages, and that commit — and every send
+/// waiting on it — would pay for the copy and its fsync. A PASSIVE checkpoint never blocks
+/// the writer or the readers.
+fn start_checkpointer(path: &Path) -> rusqlite::Result<()> {
+    let conn = open(path)?;
+    std::thread::Builder::new()
+        .name("parley-checkpoint".into())
+        .spawn(move || loop {
+            std::thread::sleep(CHECKPOINT_EVERY);
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                log::warn!("checkpoint failed: {e}");
+            }
+        })
+        .expect("the OS can start one more thread at startup");
     Ok(())
 }
 
@@ -103,9 +128,13 @@ impl Store {
             .max_size(readers)
             .min_idle(Some(1))
             .build(manager)?;
+        // Checkpoints run beside the writer, never inside a commit (see `checkpointer`).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        start_checkpointer(path)?;
         Ok(Self {
             pool,
             writer: Writer::start(conn),
+            read_permits: std::sync::Arc::new(tokio::sync::Semaphore::new(readers as usize)),
         })
     }
 
@@ -115,6 +144,11 @@ impl Store {
         F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
+        let _permit = self
+            .read_permits
+            .acquire()
+            .await
+            .map_err(|_| ApiError::Unavailable)?;
         let pool = self.pool.clone();
         actix_web::web::block(move || {
             let conn = pool.get()?;
