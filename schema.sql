@@ -40,7 +40,10 @@ CREATE TABLE chats (
     last_message_at  TEXT,
     visitor_read_seq INTEGER NOT NULL DEFAULT 0,  -- read markers, only ever moved forward
     agent_read_seq   INTEGER NOT NULL DEFAULT 0,
-    closed_at        TEXT
+    closed_at        TEXT,
+    -- Kept with each message and read marker, so listing and polling never count rows.
+    unread_for_agents  INTEGER NOT NULL DEFAULT 0, -- visitor messages after agent_read_seq
+    unread_for_visitor INTEGER NOT NULL DEFAULT 0  -- agent messages after visitor_read_seq
 );
 CREATE INDEX chats_by_visitor ON chats (visitor_id, status);
 CREATE INDEX chats_by_activity ON chats (last_seq);

@@ -73,10 +73,13 @@ pub struct Chat {
     pub unread: i64,
     /// Agent messages the visitor has not read yet (an extension for the visitor's side).
     pub unread_by_visitor: i64,
+    /// Read markers; sent in poll answers as `read`, not as part of the chat.
+    #[serde(skip)]
+    pub read: ReadMarkers,
 }
 
 /// Read markers of both sides of a chat.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default)]
 pub struct ReadMarkers {
     pub visitor: i64,
     pub agent: i64,

@@ -16,13 +16,19 @@ use crate::store::{agents, messages};
 /// Most chats one visitor may open over its lifetime; a brake on scripted abuse.
 pub const MAX_CHATS_PER_VISITOR: i64 = 50;
 
-/// The chat if `caller` may see it. A visitor asking for another's chat gets the same
-/// `404` as for a chat that does not exist, so existence is not leaked.
+/// The chat if `caller` may see it (see [`ensure_visible`]).
 pub fn visible_chat(conn: &Connection, chat_id: &str, caller: &Caller) -> Result<Access, ApiError> {
     let access = chats::access(conn, chat_id)?.ok_or(ApiError::NotFound)?;
+    ensure_visible(caller, &access.visitor_id)?;
+    Ok(access)
+}
+
+/// Agents see every chat, a visitor only its own. A visitor asking for another's chat gets
+/// the same `404` as for a chat that does not exist, so existence is not leaked.
+pub fn ensure_visible(caller: &Caller, chat_visitor_id: &str) -> Result<(), ApiError> {
     match caller {
-        Caller::Agent { .. } => Ok(access),
-        Caller::Visitor { id } if *id == access.visitor_id => Ok(access),
+        Caller::Agent { .. } => Ok(()),
+        Caller::Visitor { id } if id == chat_visitor_id => Ok(()),
         Caller::Visitor { .. } => Err(ApiError::NotFound),
     }
 }

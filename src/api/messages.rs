@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::api::attachments::Upload;
-use crate::api::chats::visible_chat;
+use crate::api::chats::{ensure_visible, visible_chat};
 use crate::api::{client_ip, cursor_after, page_limit, poll_wait};
 use crate::auth;
 use crate::auth::Caller;
@@ -216,7 +216,9 @@ async fn read_page(
     state
         .store
         .read(move |conn| {
-            let access = visible_chat(conn, &id, &caller)?;
+            // One read of the chat serves the access check, the markers and the answer.
+            let mut chat = chats::find_bare(conn, &id)?.ok_or(ApiError::NotFound)?;
+            ensure_visible(&caller, &chat.visitor.id)?;
             let (page, next) = match cursor {
                 Cursor::After(after) => {
                     let page = messages::after(conn, &id, after, limit)?;
@@ -229,14 +231,18 @@ async fn read_page(
                     (page, next)
                 }
             };
-            let chat = chats::find(conn, &id)?.ok_or(ApiError::NotFound)?;
+            chat.last_message = match page.messages.last() {
+                Some(last) if last.seq == chat.last_seq => Some(last.clone()),
+                _ if chat.last_seq > 0 => messages::find_by_seq(conn, chat.last_seq)?,
+                _ => None,
+            };
             Ok(PollResponse {
                 messages: page.messages,
                 next,
                 has_more: page.has_more,
+                read: chat.read,
                 chat,
                 typing,
-                read: access.read,
                 state: version,
             })
         })

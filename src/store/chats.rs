@@ -6,12 +6,10 @@ use crate::model::{Chat, ReadMarkers};
 use crate::store::{agents, messages, visitors};
 
 const SELECT: &str = "SELECT c.id, c.status, c.created_at, c.last_seq, c.last_message_at,
-        (SELECT COUNT(*) FROM messages m
-          WHERE m.chat_id = c.id AND m.sender = 'visitor' AND m.seq > c.agent_read_seq),
-        (SELECT COUNT(*) FROM messages m
-          WHERE m.chat_id = c.id AND m.sender = 'agent' AND m.seq > c.visitor_read_seq),
+        c.unread_for_agents, c.unread_for_visitor,
         v.id, v.name, v.email, v.page_url, v.created_at,
-        a.id, a.name, a.email, a.role, a.disabled, a.created_at
+        a.id, a.name, a.email, a.role, a.disabled, a.created_at,
+        c.visitor_read_seq, c.agent_read_seq
     FROM chats c
     JOIN visitors v ON v.id = c.visitor_id
     LEFT JOIN agents a ON a.id = c.assignee_id";
@@ -32,6 +30,10 @@ fn from_row(row: &Row) -> rusqlite::Result<Chat> {
             None => None,
         },
         last_message: None,
+        read: ReadMarkers {
+            visitor: row.get(18)?,
+            agent: row.get(19)?,
+        },
     })
 }
 
@@ -59,6 +61,13 @@ fn query(
 
 pub fn find(conn: &Connection, id: &str) -> rusqlite::Result<Option<Chat>> {
     Ok(query(conn, "WHERE c.id = ?1", [id])?.pop())
+}
+
+/// The chat without its `last_message` (for callers that may already hold it).
+pub fn find_bare(conn: &Connection, id: &str) -> rusqlite::Result<Option<Chat>> {
+    conn.prepare_cached(&format!("{SELECT} WHERE c.id = ?1"))?
+        .query_row([id], from_row)
+        .optional()
 }
 
 /// The few fields an access check needs, without the joins.
@@ -174,8 +183,8 @@ pub fn set_assignee(
     Ok(())
 }
 
-/// Moves one side's read marker forward to `seq`, clamped to the chat's last seq.
-/// Returns whether it moved.
+/// Moves one side's read marker forward to `seq`, clamped to the chat's last seq, and
+/// recounts that side's unread messages. Returns whether it moved.
 pub fn mark_read(
     conn: &Connection,
     id: &str,
@@ -183,10 +192,14 @@ pub fn mark_read(
     seq: i64,
 ) -> rusqlite::Result<bool> {
     let sql = if agent_side {
-        "UPDATE chats SET agent_read_seq = MIN(?2, last_seq)
+        "UPDATE chats SET agent_read_seq = MIN(?2, last_seq),
+                unread_for_agents = (SELECT COUNT(*) FROM messages m WHERE m.chat_id = ?1
+                    AND m.sender = 'visitor' AND m.seq > MIN(?2, chats.last_seq))
          WHERE id = ?1 AND agent_read_seq < MIN(?2, last_seq)"
     } else {
-        "UPDATE chats SET visitor_read_seq = MIN(?2, last_seq)
+        "UPDATE chats SET visitor_read_seq = MIN(?2, last_seq),
+                unread_for_visitor = (SELECT COUNT(*) FROM messages m WHERE m.chat_id = ?1
+                    AND m.sender = 'agent' AND m.seq > MIN(?2, chats.last_seq))
          WHERE id = ?1 AND visitor_read_seq < MIN(?2, last_seq)"
     };
     Ok(conn.prepare_cached(sql)?.execute(params![id, seq])? == 1)

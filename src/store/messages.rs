@@ -133,8 +133,13 @@ pub fn insert(conn: &Connection, new: NewMessage) -> rusqlite::Result<Message> {
     let seq = conn.last_insert_rowid();
     // Counted at insert: a job that fails after this (rare) rolls back yet stays counted.
     crate::metrics::message_stored(new.sender);
-    conn.prepare_cached("UPDATE chats SET last_seq = ?2, last_message_at = ?3 WHERE id = ?1")?
-        .execute(params![new.chat_id, seq, new.created_at])?;
+    conn.prepare_cached(
+        "UPDATE chats SET last_seq = ?2, last_message_at = ?3,
+                unread_for_agents = unread_for_agents + (?4 = 'visitor'),
+                unread_for_visitor = unread_for_visitor + (?4 = 'agent')
+         WHERE id = ?1",
+    )?
+    .execute(params![new.chat_id, seq, new.created_at, new.sender])?;
     Ok(Message {
         id: new.id,
         seq,
