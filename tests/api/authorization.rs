@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, Reply, TestApp};
+use crate::helpers::{contract_code, spawn_app, Reply, TestApp};
 
 /// Who calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -422,23 +422,6 @@ async fn accounts(app: &TestApp) -> Accounts {
     }
 }
 
-/// The contract's error code for an error status.
-fn code_for(status: u16) -> Option<&'static str> {
-    Some(match status {
-        400 => "bad_request",
-        401 => "unauthorized",
-        403 => "forbidden",
-        404 => "not_found",
-        405 => "method_not_allowed",
-        409 => "conflict",
-        413 => "payload_too_large",
-        415 => "unsupported_media_type",
-        422 => "invalid",
-        429 => "rate_limited",
-        _ => return None,
-    })
-}
-
 #[tokio::test]
 async fn every_route_answers_every_kind_of_caller_as_the_table_says() {
     let app = spawn_app().await;
@@ -458,7 +441,7 @@ async fn every_route_answers_every_kind_of_caller_as_the_table_says() {
             let body = (route.body)(&world);
             let reply = request(&app, route.method, &path, world.token(who), body).await;
             let status = reply.status.as_u16();
-            let shape_ok = match code_for(status) {
+            let shape_ok = match contract_code(status) {
                 Some(code) => {
                     reply.body["error"]["code"] == code
                         && reply.body["error"]["message"].is_string()

@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{contract_code, spawn_app, TestApp};
 
 /// Requests of the random phase (each runner sends its share).
 const RANDOM_REQUESTS: usize = 6000;
@@ -61,23 +61,6 @@ struct Answer {
     body: Vec<u8>,
 }
 
-/// The contract's error code for an error status.
-fn code_for(status: u16) -> Option<&'static str> {
-    Some(match status {
-        400 => "bad_request",
-        401 => "unauthorized",
-        403 => "forbidden",
-        404 => "not_found",
-        405 => "method_not_allowed",
-        409 => "conflict",
-        413 => "payload_too_large",
-        415 => "unsupported_media_type",
-        422 => "invalid",
-        429 => "rate_limited",
-        _ => return None,
-    })
-}
-
 /// The checks every answer must pass, whatever was asked.
 fn check(request: &Fuzzed, answer: &Answer) -> Result<(), String> {
     let status = answer.status;
@@ -108,7 +91,7 @@ fn check(request: &Fuzzed, answer: &Answer) -> Result<(), String> {
     if !body["error"]["message"].is_string() {
         return fail("an error without a message");
     }
-    if code_for(status).is_some_and(|expected| expected != code) {
+    if contract_code(status).is_some_and(|expected| expected != code) {
         return fail("an error code that does not match its status");
     }
     if status == 429 && !answer.retry_after {

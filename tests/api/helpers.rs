@@ -274,3 +274,20 @@ pub fn seqs(body: &Value) -> Vec<i64> {
         .map(|m| m["seq"].as_i64().expect("a seq"))
         .collect()
 }
+
+/// The contract's error code for an error status (the table in `../shared/API.md`).
+pub fn contract_code(status: u16) -> Option<&'static str> {
+    Some(match status {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        409 => "conflict",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        422 => "invalid",
+        429 => "rate_limited",
+        _ => return None,
+    })
+}
