@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use crate::model::Typing;
+use crate::model::{Chat, Message, Typing};
 
 /// A `true` typing state lasts this long after the last one.
 pub const TYPING_TTL: Duration = Duration::from_secs(5);
@@ -26,6 +26,25 @@ struct ChatEntry {
     notify: Arc<Notify>,
     /// Live subscriptions; the entry is removed when this drops to zero.
     subscribers: usize,
+    /// How many subscribers wait with each cursor (`after`).
+    cursors: HashMap<i64, usize>,
+    /// The highest message seq announced for this chat while it had pollers.
+    latest_seq: i64,
+    /// The message with seq `latest_seq`, if its writer handed it over.
+    published: Option<Arc<Published>>,
+}
+
+/// A committed message and its chat as of that commit, handed to the chat's waiting pollers:
+/// a poller woken by it can answer without a database read.
+pub struct Published {
+    /// The chat's last seq before this message (read in the same transaction): a poller whose
+    /// cursor is exactly here needs exactly this one message.
+    pub prev_seq: i64,
+    pub message: Message,
+    pub chat: Chat,
+    /// The typing/read state version read before `chat` was: if the version has moved since,
+    /// the chat's read markers may be stale and the poller reads the database instead.
+    pub state_version: u64,
 }
 
 /// A token's held polls, oldest first: each poll's id and the `Notify` that evicts it.
@@ -97,6 +116,7 @@ impl Drop for PollSlot {
 pub struct Subscription {
     hub: Hub,
     chat_id: String,
+    after: i64,
     notify: Arc<Notify>,
 }
 
@@ -116,6 +136,12 @@ impl Drop for Subscription {
             .expect("hub lock is never poisoned");
         if let Some(entry) = chats.get_mut(&self.chat_id) {
             entry.subscribers -= 1;
+            if let Some(count) = entry.cursors.get_mut(&self.after) {
+                *count -= 1;
+                if *count == 0 {
+                    entry.cursors.remove(&self.after);
+                }
+            }
             if entry.subscribers == 0 {
                 chats.remove(&self.chat_id);
             }
@@ -128,14 +154,17 @@ impl Hub {
         Self::default()
     }
 
-    /// Registers a poller on a chat. Enable its `notify().notified()` before reading.
-    pub fn subscribe(&self, chat_id: &str) -> Subscription {
+    /// Registers a poller whose cursor is `after` on a chat. Enable its
+    /// `notify().notified()` before reading.
+    pub fn subscribe(&self, chat_id: &str, after: i64) -> Subscription {
         let mut chats = self.inner.chats.lock().expect("hub lock is never poisoned");
         let entry = chats.entry(chat_id.to_string()).or_default();
         entry.subscribers += 1;
+        *entry.cursors.entry(after).or_default() += 1;
         Subscription {
             hub: self.clone(),
             chat_id: chat_id.to_string(),
+            after,
             notify: entry.notify.clone(),
         }
     }
@@ -217,10 +246,48 @@ impl Hub {
             .retain(|_, (_, at)| at.elapsed() < STATE_VERSION_MEMORY);
     }
 
-    /// Wakes the chat's pollers and the agents' inbox pollers (a new message anywhere).
-    pub fn message_added(&self, chat_id: &str) {
-        self.chat_changed(chat_id);
+    /// Announces a committed message (`seq`) to the chat's pollers and the agents' inbox
+    /// pollers, with the message itself when the writer could hand it over. Announcements can
+    /// arrive out of commit order (they come from different threads); an older one never
+    /// replaces a newer one.
+    pub fn message_added(&self, chat_id: &str, seq: i64, published: Option<Published>) {
+        let notify = {
+            let mut chats = self.inner.chats.lock().expect("hub lock is never poisoned");
+            chats.get_mut(chat_id).map(|entry| {
+                if seq >= entry.latest_seq {
+                    entry.latest_seq = seq;
+                    entry.published = published.map(Arc::new);
+                }
+                entry.notify.clone()
+            })
+        };
+        if let Some(notify) = notify {
+            notify.notify_waiters();
+        }
         self.inner.inbox.notify_waiters();
+    }
+
+    /// Whether a poller of this chat waits with cursor `seq`: only then is handing over the
+    /// next message worth the writer's time (pollers that lag behind read the database).
+    pub fn has_poller_at(&self, chat_id: &str, seq: i64) -> bool {
+        self.inner
+            .chats
+            .lock()
+            .expect("hub lock is never poisoned")
+            .get(chat_id)
+            .is_some_and(|entry| entry.cursors.contains_key(&seq))
+    }
+
+    /// The handed-over message that is everything after `after`: it must be the newest
+    /// message announced and directly follow `after`.
+    pub fn published_after(&self, chat_id: &str, after: i64) -> Option<Arc<Published>> {
+        let chats = self.inner.chats.lock().expect("hub lock is never poisoned");
+        let entry = chats.get(chat_id)?;
+        entry
+            .published
+            .as_ref()
+            .filter(|p| p.prev_seq == after && p.message.seq == entry.latest_seq)
+            .cloned()
     }
 
     pub fn inbox(&self) -> &Notify {
@@ -339,22 +406,92 @@ mod tests {
     #[tokio::test]
     async fn a_change_after_enable_wakes_the_poller() {
         let hub = Hub::new();
-        let subscription = hub.subscribe("c1");
+        let subscription = hub.subscribe("c1", 0);
         let notified = subscription.notify().notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         // The "commit" lands between the poller's read and its wait.
-        hub.message_added("c1");
+        hub.message_added("c1", 1, None);
         tokio::time::timeout(Duration::from_secs(1), notified)
             .await
             .expect("a notification given after enable() is never lost");
     }
 
+    fn published(prev_seq: i64, seq: i64) -> Published {
+        let visitor = crate::model::Visitor {
+            id: "v".into(),
+            name: None,
+            email: None,
+            page_url: None,
+            created_at: String::new(),
+        };
+        let message = Message {
+            id: format!("m{seq}"),
+            seq,
+            chat_id: "c1".into(),
+            sender: "visitor".into(),
+            author: None,
+            body: "hi".into(),
+            client_id: None,
+            event: None,
+            attachment: None,
+            created_at: String::new(),
+        };
+        let chat = Chat {
+            id: "c1".into(),
+            status: "open".into(),
+            visitor,
+            assignee: None,
+            created_at: String::new(),
+            last_seq: seq,
+            last_message_at: None,
+            last_message: Some(message.clone()),
+            unread: 1,
+            unread_by_visitor: 0,
+            read: Default::default(),
+        };
+        Published {
+            prev_seq,
+            message,
+            chat,
+            state_version: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_handed_over_message_answers_only_the_poller_right_before_it() {
+        let hub = Hub::new();
+        let _poller = hub.subscribe("c1", 4);
+        assert!(hub.has_poller_at("c1", 4) && !hub.has_poller_at("c1", 3));
+        hub.message_added("c1", 7, Some(published(4, 7)));
+        assert!(hub.published_after("c1", 4).is_some());
+        assert!(
+            hub.published_after("c1", 3).is_none(),
+            "it would miss seq 4"
+        );
+        assert!(hub.published_after("c1", 7).is_none());
+        // A late announcement of an older message changes nothing.
+        hub.message_added("c1", 6, Some(published(4, 6)));
+        assert_eq!(hub.published_after("c1", 4).map(|p| p.message.seq), Some(7));
+        // A newer message announced without a copy voids the old copy.
+        hub.message_added("c1", 9, None);
+        assert!(hub.published_after("c1", 4).is_none());
+        assert!(hub.published_after("c1", 7).is_none());
+    }
+
+    #[tokio::test]
+    async fn nothing_is_kept_for_chats_without_pollers() {
+        let hub = Hub::new();
+        hub.message_added("c1", 7, Some(published(4, 7)));
+        assert!(!hub.has_poller_at("c1", 4));
+        assert!(hub.published_after("c1", 4).is_none());
+    }
+
     #[tokio::test]
     async fn entries_are_removed_when_the_last_poller_leaves() {
         let hub = Hub::new();
-        let a = hub.subscribe("c1");
-        let b = hub.subscribe("c1");
+        let a = hub.subscribe("c1", 0);
+        let b = hub.subscribe("c1", 3);
         assert_eq!(hub.watched_chats(), 1);
         drop(a);
         assert_eq!(hub.watched_chats(), 1);

@@ -209,7 +209,7 @@ pub async fn update_chat(
         })
         .await?;
     if changed {
-        state.hub.message_added(&chat_id);
+        state.hub.message_added(&chat_id, chat.last_seq, None);
         state.webhooks.wake();
     }
     Ok(HttpResponse::Ok().json(json!({ "chat": chat })))

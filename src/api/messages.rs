@@ -11,7 +11,7 @@ use crate::auth;
 use crate::auth::Caller;
 use crate::domain::{self, ClientId, MessageBody};
 use crate::error::ApiError;
-use crate::hub::PollSlot;
+use crate::hub::{PollSlot, Published};
 use crate::metrics;
 use crate::model::{Chat, Message, ReadMarkers, Typing};
 use crate::state::AppState;
@@ -61,15 +61,18 @@ pub async fn append(
 ) -> Result<(Message, bool), ApiError> {
     let id = chat_id.clone();
     let hooks = state.webhooks.clone();
-    let outcome = state
+    let hub = state.hub.clone();
+    let (message, created, published) = state
         .store
         .write(move |conn| {
+            // Read before the chat snapshot below, so the snapshot is never newer than it.
+            let state_version = hub.state_version(&id);
             let access = visible_chat(conn, &id, &caller)?;
             if let Some(client_id) = &client_id {
                 if let Some(original) =
                     messages::find_by_client_id(conn, &id, caller.id(), client_id.as_str())?
                 {
-                    return Ok((original, false));
+                    return Ok((original, false, None));
                 }
             }
             let author = messages::author(conn, caller.id())?;
@@ -80,7 +83,8 @@ pub async fn append(
                 }
                 None => None,
             };
-            if access.status == "closed" && !caller.is_agent() {
+            let reopens = access.status == "closed" && !caller.is_agent();
+            if reopens {
                 chats::set_status(conn, &id, "open", &domain::now())?;
                 messages::insert_event(
                     conn,
@@ -109,14 +113,28 @@ pub async fn append(
                 },
             )?;
             hooks.message_created(conn, &message)?;
-            Ok((message, true))
+            // Hand the message and its chat to waiting pollers, so they answer without a read.
+            // (Not when a reopen came first: then the pollers need two messages.)
+            let published = if reopens || !hub.has_poller_at(&id, access.last_seq) {
+                None
+            } else {
+                let mut chat = chats::find_bare(conn, &id)?.ok_or(ApiError::NotFound)?;
+                chat.last_message = Some(message.clone());
+                Some(Published {
+                    prev_seq: access.last_seq,
+                    message: message.clone(),
+                    chat,
+                    state_version,
+                })
+            };
+            Ok((message, true, published))
         })
         .await?;
-    if outcome.1 {
-        state.hub.message_added(&chat_id);
+    if created {
+        state.hub.message_added(&chat_id, message.seq, published);
         state.webhooks.wake();
     }
-    Ok(outcome)
+    Ok((message, created))
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,7 +184,7 @@ pub async fn list_messages(
 
     let slot = hold_slot(&state, &req);
     // Register before reading (see `hub`): a commit after the read still wakes us.
-    let subscription = state.hub.subscribe(&chat_id);
+    let subscription = state.hub.subscribe(&chat_id, after);
     let changed = subscription.notify().notified();
     tokio::pin!(changed);
     changed.as_mut().enable();
@@ -184,6 +202,23 @@ pub async fn list_messages(
         _ = state.hub.shutting_down() => "shutdown",
         _ = slot.evicted() => "evicted",
     });
+    // Woken by the one message that follows our cursor? Then its writer's copy is the answer.
+    let version = state.hub.state_version(&chat_id);
+    if let Some(published) = state
+        .hub
+        .published_after(&chat_id, after)
+        .filter(|p| p.state_version == version)
+    {
+        return Ok(HttpResponse::Ok().json(PollResponse {
+            messages: vec![published.message.clone()],
+            next: published.message.seq,
+            has_more: false,
+            chat: published.chat.clone(),
+            typing: state.hub.typing(&chat_id),
+            read: published.chat.read,
+            state: version,
+        }));
+    }
     let page = read_page(&state, &caller, &chat_id, Cursor::After(after), limit).await?;
     Ok(HttpResponse::Ok().json(page))
 }

@@ -199,3 +199,32 @@ async fn a_poll_quoting_an_older_state_answers_at_once_with_the_new_typing() {
         "held until the wait ended"
     );
 }
+
+#[tokio::test]
+async fn a_woken_poll_answers_with_the_chat_as_of_the_new_message() {
+    let app = spawn_app().await;
+    let chat = app.new_visitor_chat().await;
+    let agent = app.admin_token().await;
+    let first = app.send(&chat.token, &chat.chat_id, "one", None).await;
+    let after = first.assert_status(201)["message"]["seq"].as_i64().unwrap();
+    let send = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.send(&chat.token, &chat.chat_id, "two", None).await
+    };
+    // The agent's poll waits right behind the new message, so its writer hands it over.
+    let (poll, sent) = tokio::join!(app.poll(&agent, &chat.chat_id, after, WAIT), send);
+    let message = sent.assert_status(201)["message"].clone();
+    let body = poll.assert_status(200);
+    assert_eq!(body["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(body["messages"][0], message);
+    assert_eq!(body["next"], message["seq"]);
+    assert_eq!(body["has_more"], false);
+    assert_eq!(body["chat"]["last_seq"], message["seq"]);
+    assert_eq!(body["chat"]["last_message"]["id"], message["id"]);
+    assert_eq!(body["chat"]["unread"], 2);
+    // The same answer as a fresh read of the database gives.
+    let fresh = app.poll(&agent, &chat.chat_id, after, 0).await;
+    assert_eq!(fresh.body["messages"], body["messages"]);
+    assert_eq!(fresh.body["chat"], body["chat"]);
+    assert_eq!(fresh.body["read"], body["read"]);
+}
