@@ -84,11 +84,11 @@ pub async fn logout(
     let hash = auth::bearer(&req)
         .map(auth::hash_token)
         .ok_or(ApiError::Unauthorized)?;
-    state.sessions.forget(&hash);
     state
         .store
         .write(move |conn| Ok(tokens::delete(conn, &hash)?))
         .await?;
+    // After the commit: a lookup still in flight is not cached (see `SessionCache`).
     state.sessions.forget(&hash);
     Ok(HttpResponse::NoContent().finish())
 }

@@ -167,11 +167,6 @@ impl Store {
     {
         self.writer.run(job).await
     }
-
-    /// A pooled connection for synchronous callers (the CLI, health checks in blocking code).
-    pub fn pool(&self) -> &Pool {
-        &self.pool
-    }
 }
 
 #[cfg(test)]

@@ -14,31 +14,12 @@ async fn a_backup_taken_while_the_server_runs_restores_every_message() {
             .assert_status(201);
     }
     let backup = app.dir.path().join("backup.db");
-    let output = Command::new(env!("CARGO_BIN_EXE_parley"))
-        .args([
-            "--db",
-            app.db_path.to_str().unwrap(),
-            "backup",
-            backup.to_str().unwrap(),
-        ])
-        .output()
-        .expect("the binary runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let backup_path = backup.to_str().unwrap();
+    let (ok, out) = cli(&app, &["backup", backup_path]);
+    assert!(ok, "{out}");
     // Writing over an existing file is refused.
-    let again = Command::new(env!("CARGO_BIN_EXE_parley"))
-        .args([
-            "--db",
-            app.db_path.to_str().unwrap(),
-            "backup",
-            backup.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(!again.status.success());
+    let (again, _) = cli(&app, &["backup", backup_path]);
+    assert!(!again);
 
     // Restore: start a server on the copy; the same visitor sees the same conversation.
     let restored_db = backup.clone();
@@ -133,26 +114,19 @@ async fn assets_have_types_etags_and_revalidate() {
 #[tokio::test]
 async fn the_cli_adds_an_agent_who_can_then_log_in() {
     let app = spawn_app().await;
-    let output = Command::new(env!("CARGO_BIN_EXE_parley"))
-        .args([
-            "--db",
-            app.db_path.to_str().unwrap(),
+    let (ok, out) = cli(
+        &app,
+        &[
             "agent",
             "add",
             "--email",
             "cli@example.com",
             "--name",
             "Cli",
-        ])
-        .env("PARLEY_AGENT_PASSWORD", "from-the-cli-123")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        ],
     );
-    app.login("cli@example.com", "from-the-cli-123")
+    assert!(ok, "{out}");
+    app.login("cli@example.com", "cli-chosen-password")
         .await
         .assert_status(200);
 }
