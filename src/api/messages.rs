@@ -1,6 +1,9 @@
 //! `/api/v1/chats/{id}/messages`, `/typing` and `/read`: sending, and the long poll.
 
+use std::future::Future;
+
 use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -162,65 +165,80 @@ pub struct PollResponse {
 
 /// `GET /api/v1/chats/{id}/messages?after=SEQ&wait=SECONDS&limit=N` — the long poll.
 /// With `before=SEQ` instead, a page of older history (never held).
-pub async fn list_messages(
+///
+/// A plain `fn` returning an `async move` block, not an `async fn`: an `async fn` keeps a
+/// second copy of its arguments in its future, which a parked poll would carry for its whole
+/// wait (see the size test in `api`).
+#[allow(clippy::manual_async_fn, reason = "an async fn copies its arguments")]
+pub fn list_messages(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<PollQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let chat_id = path.into_inner();
-    let limit = page_limit(query.limit)?;
-    let after = cursor_after(query.after)?;
-    let wait = poll_wait(query.wait, state.config.max_wait())?;
-    if let Some(before) = query.before {
-        let page = read_page(&state, &caller, &chat_id, Cursor::Before(before), limit).await?;
-        return Ok(HttpResponse::Ok().json(page));
-    }
-    if wait.is_zero() || state.hub.is_shutting_down() {
-        let page = read_page(&state, &caller, &chat_id, Cursor::After(after), limit).await?;
-        return Ok(HttpResponse::Ok().json(page));
-    }
+) -> impl Future<Output = Result<HttpResponse, ApiError>> {
+    async move {
+        let chat_id: &str = &path;
+        let limit = page_limit(query.limit)?;
+        let after = cursor_after(query.after)?;
+        let wait = poll_wait(query.wait, state.config.max_wait())?;
+        if let Some(before) = query.before {
+            let page = read_page(&state, &caller, chat_id, Cursor::Before(before), limit).await?;
+            return Ok(HttpResponse::Ok().json(page));
+        }
+        if wait.is_zero() || state.hub.is_shutting_down() {
+            let page = read_page(&state, &caller, chat_id, Cursor::After(after), limit).await?;
+            return Ok(HttpResponse::Ok().json(page));
+        }
 
-    let slot = hold_slot(&state, &req);
-    // Register before reading (see `hub`): a commit after the read still wakes us.
-    let subscription = state.hub.subscribe(&chat_id, after);
-    let changed = subscription.notify().notified();
-    tokio::pin!(changed);
-    changed.as_mut().enable();
+        let slot = hold_slot(&state, &req);
+        // Register before reading (see `hub`): a commit after the read still wakes us.
+        let subscription = state.hub.subscribe(chat_id, after);
+        let changed = subscription.notify().notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
 
-    let page = read_page(&state, &caller, &chat_id, Cursor::After(after), limit).await?;
-    let stale_state = query.state.is_some_and(|known| known != page.state);
-    if !page.messages.is_empty() || stale_state {
-        return Ok(HttpResponse::Ok().json(page));
+        // The page is only a temporary here: as a local it would stay in the parked future.
+        if let Some(answer) = answer_now(
+            read_page(&state, &caller, chat_id, Cursor::After(after), limit).await?,
+            query.state,
+        ) {
+            return Ok(answer);
+        }
+        let held = metrics::HeldPoll::start("message");
+        held.woken(tokio::select! {
+            _ = &mut changed => "change",
+            _ = tokio::time::sleep(wait) => "timeout",
+            _ = state.hub.shutting_down() => "shutdown",
+            _ = slot.evicted() => "evicted",
+        });
+        // Woken by the one message that follows our cursor? Then its writer's copy is the answer.
+        let version = state.hub.state_version(chat_id);
+        if let Some(published) = state
+            .hub
+            .published_after(chat_id, after)
+            .filter(|p| p.state_version == version)
+        {
+            return Ok(HttpResponse::Ok().json(PollResponse {
+                messages: vec![published.message.clone()],
+                next: published.message.seq,
+                has_more: false,
+                chat: published.chat.clone(),
+                typing: state.hub.typing(chat_id),
+                read: published.chat.read,
+                state: version,
+            }));
+        }
+        let page = read_page(&state, &caller, chat_id, Cursor::After(after), limit).await?;
+        Ok(HttpResponse::Ok().json(page))
     }
-    drop(page);
-    let held = metrics::HeldPoll::start("message");
-    held.woken(tokio::select! {
-        _ = &mut changed => "change",
-        _ = tokio::time::sleep(wait) => "timeout",
-        _ = state.hub.shutting_down() => "shutdown",
-        _ = slot.evicted() => "evicted",
-    });
-    // Woken by the one message that follows our cursor? Then its writer's copy is the answer.
-    let version = state.hub.state_version(&chat_id);
-    if let Some(published) = state
-        .hub
-        .published_after(&chat_id, after)
-        .filter(|p| p.state_version == version)
-    {
-        return Ok(HttpResponse::Ok().json(PollResponse {
-            messages: vec![published.message.clone()],
-            next: published.message.seq,
-            has_more: false,
-            chat: published.chat.clone(),
-            typing: state.hub.typing(&chat_id),
-            read: published.chat.read,
-            state: version,
-        }));
-    }
-    let page = read_page(&state, &caller, &chat_id, Cursor::After(after), limit).await?;
-    Ok(HttpResponse::Ok().json(page))
+}
+
+/// The answer to a poll that need not wait: new messages, or a typing/read state newer than
+/// the `known` one.
+fn answer_now(page: PollResponse, known: Option<u64>) -> Option<HttpResponse> {
+    let stale_state = known.is_some_and(|known| known != page.state);
+    (!page.messages.is_empty() || stale_state).then(|| HttpResponse::Ok().json(page))
 }
 
 /// This poll's place among its token's held polls (see [`crate::hub::Hub::claim_poll_slot`]).
@@ -236,52 +254,52 @@ enum Cursor {
     Before(i64),
 }
 
-async fn read_page(
-    state: &AppState,
+/// Boxed, so a parked poll's future holds only what it waits with: inline, a read's state
+/// (its answer, the pool's and the blocking task's futures) would more than double the
+/// memory each of 10,000 held polls costs.
+fn read_page<'a>(
+    state: &'a AppState,
     caller: &Caller,
     chat_id: &str,
     cursor: Cursor,
     limit: usize,
-) -> Result<PollResponse, ApiError> {
+) -> LocalBoxFuture<'a, Result<PollResponse, ApiError>> {
     let caller = caller.clone();
     let id = chat_id.to_string();
     // The version is read before the state it describes, so it never claims too much.
     let version = state.hub.state_version(chat_id);
     let typing = state.hub.typing(chat_id);
-    state
-        .store
-        .read(move |conn| {
-            // One read of the chat serves the access check, the markers and the answer.
-            let mut chat = chats::find_bare(conn, &id)?.ok_or(ApiError::NotFound)?;
-            ensure_visible(&caller, &chat.visitor.id)?;
-            let (page, next) = match cursor {
-                Cursor::After(after) => {
-                    let page = messages::after(conn, &id, after, limit)?;
-                    let next = page.messages.last().map_or(after, |m| m.seq);
-                    (page, next)
-                }
-                Cursor::Before(before) => {
-                    let page = messages::before(conn, &id, before, limit)?;
-                    let next = page.messages.last().map_or(before.max(1) - 1, |m| m.seq);
-                    (page, next)
-                }
-            };
-            chat.last_message = match page.messages.last() {
-                Some(last) if last.seq == chat.last_seq => Some(last.clone()),
-                _ if chat.last_seq > 0 => messages::find_by_seq(conn, chat.last_seq)?,
-                _ => None,
-            };
-            Ok(PollResponse {
-                messages: page.messages,
-                next,
-                has_more: page.has_more,
-                read: chat.read,
-                chat,
-                typing,
-                state: version,
-            })
+    Box::pin(state.store.read(move |conn| {
+        // One read of the chat serves the access check, the markers and the answer.
+        let mut chat = chats::find_bare(conn, &id)?.ok_or(ApiError::NotFound)?;
+        ensure_visible(&caller, &chat.visitor.id)?;
+        let (page, next) = match cursor {
+            Cursor::After(after) => {
+                let page = messages::after(conn, &id, after, limit)?;
+                let next = page.messages.last().map_or(after, |m| m.seq);
+                (page, next)
+            }
+            Cursor::Before(before) => {
+                let page = messages::before(conn, &id, before, limit)?;
+                let next = page.messages.last().map_or(before.max(1) - 1, |m| m.seq);
+                (page, next)
+            }
+        };
+        chat.last_message = match page.messages.last() {
+            Some(last) if last.seq == chat.last_seq => Some(last.clone()),
+            _ if chat.last_seq > 0 => messages::find_by_seq(conn, chat.last_seq)?,
+            _ => None,
+        };
+        Ok(PollResponse {
+            messages: page.messages,
+            next,
+            has_more: page.has_more,
+            read: chat.read,
+            chat,
+            typing,
+            state: version,
         })
-        .await
+    }))
 }
 
 #[derive(Debug, Deserialize)]

@@ -199,3 +199,25 @@ pub fn page_limit(limit: Option<i64>) -> Result<usize, ApiError> {
         Some(n) => Ok(n.min(500) as usize),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// What one held poll's handler future occupies: actix boxes it for as long as the poll
+    /// is parked, so with 10,000 polls every byte here costs 10 kB.
+    fn future_size<Args, F: actix_web::Handler<Args>>(_: &F) -> usize {
+        std::mem::size_of::<F::Future>()
+    }
+
+    #[test]
+    fn held_poll_futures_stay_small() {
+        let message_poll = future_size(&super::messages::list_messages);
+        let inbox_poll = future_size(&super::inbox::poll_inbox);
+        eprintln!("message poll {message_poll} B, inbox poll {inbox_poll} B");
+        // Reads boxed and no argument copies (see `messages::list_messages`): it was 1,664.
+        assert!(
+            message_poll <= 768,
+            "message poll future is {message_poll} bytes"
+        );
+        assert!(inbox_poll <= 768, "inbox poll future is {inbox_poll} bytes");
+    }
+}
