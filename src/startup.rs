@@ -4,7 +4,7 @@ use std::net::TcpListener;
 
 use actix_web::dev::Server;
 use actix_web::http::header;
-use actix_web::middleware::{Compress, DefaultHeaders, ErrorHandlers, Logger};
+use actix_web::middleware::{Compress, DefaultHeaders, ErrorHandlers};
 use actix_web::{web, App, HttpResponse, HttpServer};
 
 use crate::api;
@@ -68,17 +68,12 @@ impl Application {
                 .app_data(app_state.clone())
                 .wrap(ErrorHandlers::new().default_handler(crate::error::contract_shape))
                 .wrap(Compress::default())
-                // Method, path (never the query or a body), status, duration.
-                .wrap(
-                    Logger::new("%a \"%{method}xi %U\" %s %b %Dms")
-                        .custom_request_replace("method", |req| req.method().to_string()),
-                )
                 .wrap(
                     DefaultHeaders::new()
                         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
                         .add((header::REFERRER_POLICY, "strict-origin-when-cross-origin")),
                 )
-                // Outermost, so it counts final statuses (405 rewrites, errors) and full time.
+                // Outermost, so it counts and logs final statuses (405 rewrites, errors) and full time.
                 .wrap(actix_web::middleware::from_fn(metrics::track_requests))
                 .configure(api::routes)
                 .configure(metrics::routes)
