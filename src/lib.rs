@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod held_request;
 pub mod hub;
 pub mod limits;
 pub mod metrics;
