@@ -26,12 +26,19 @@ struct ChatEntry {
     notify: Arc<Notify>,
     /// Live subscriptions; the entry is removed when this drops to zero.
     subscribers: usize,
-    /// How many subscribers wait with each cursor (`after`).
-    cursors: HashMap<i64, usize>,
+    /// How many subscribers wait with each cursor (`after`): `(cursor, count)`. Nearly always
+    /// one cursor, so a short list, not a map (which costs a table per chat).
+    cursors: Vec<(i64, usize)>,
     /// The highest message seq announced for this chat while it had pollers.
     latest_seq: i64,
     /// The message with seq `latest_seq`, if its writer handed it over.
     published: Option<Arc<Published>>,
+}
+
+impl ChatEntry {
+    fn cursor_index(&self, cursor: i64) -> Option<usize> {
+        self.cursors.iter().position(|(c, _)| *c == cursor)
+    }
 }
 
 /// A committed message and its chat as of that commit, handed to the chat's waiting pollers:
@@ -64,7 +71,8 @@ pub struct Hub {
 
 #[derive(Default)]
 struct Inner {
-    chats: Mutex<HashMap<String, ChatEntry>>,
+    /// Keyed by the same `Arc<str>` its subscriptions hold: one copy of each id.
+    chats: Mutex<HashMap<Arc<str>, ChatEntry>>,
     inbox: Notify,
     typing: Mutex<HashMap<String, TypingUntil>>,
     shutting_down: AtomicBool,
@@ -115,7 +123,7 @@ impl Drop for PollSlot {
 /// A poller's registration on one chat; dropping it unregisters.
 pub struct Subscription {
     hub: Hub,
-    chat_id: String,
+    chat_id: Arc<str>,
     after: i64,
     notify: Arc<Notify>,
 }
@@ -136,10 +144,10 @@ impl Drop for Subscription {
             .expect("hub lock is never poisoned");
         if let Some(entry) = chats.get_mut(&self.chat_id) {
             entry.subscribers -= 1;
-            if let Some(count) = entry.cursors.get_mut(&self.after) {
-                *count -= 1;
-                if *count == 0 {
-                    entry.cursors.remove(&self.after);
+            if let Some(i) = entry.cursor_index(self.after) {
+                entry.cursors[i].1 -= 1;
+                if entry.cursors[i].1 == 0 {
+                    entry.cursors.swap_remove(i);
                 }
             }
             if entry.subscribers == 0 {
@@ -158,12 +166,18 @@ impl Hub {
     /// `notify().notified()` before reading.
     pub fn subscribe(&self, chat_id: &str, after: i64) -> Subscription {
         let mut chats = self.inner.chats.lock().expect("hub lock is never poisoned");
-        let entry = chats.entry(chat_id.to_string()).or_default();
+        let chat_id: Arc<str> = chats
+            .get_key_value(chat_id)
+            .map_or_else(|| Arc::from(chat_id), |(key, _)| key.clone());
+        let entry = chats.entry(chat_id.clone()).or_default();
         entry.subscribers += 1;
-        *entry.cursors.entry(after).or_default() += 1;
+        match entry.cursor_index(after) {
+            Some(i) => entry.cursors[i].1 += 1,
+            None => entry.cursors.push((after, 1)),
+        }
         Subscription {
             hub: self.clone(),
-            chat_id: chat_id.to_string(),
+            chat_id,
             after,
             notify: entry.notify.clone(),
         }
@@ -179,7 +193,10 @@ impl Hub {
             .polls_by_token
             .lock()
             .expect("hub lock is never poisoned");
-        let slots = polls.entry(token).or_default();
+        // Most tokens hold one poll at a time: room for one, not the default four.
+        let slots = polls
+            .entry(token)
+            .or_insert_with(|| VecDeque::with_capacity(1));
         slots.push_back((id, evicted.clone()));
         while slots.len() > max.max(1) {
             if let Some((_, oldest)) = slots.pop_front() {
@@ -275,7 +292,7 @@ impl Hub {
             .lock()
             .expect("hub lock is never poisoned")
             .get(chat_id)
-            .is_some_and(|entry| entry.cursors.contains_key(&seq))
+            .is_some_and(|entry| entry.cursor_index(seq).is_some())
     }
 
     /// The handed-over message that is everything after `after`: it must be the newest
