@@ -13,6 +13,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use crate::error::ApiError;
+use crate::store::WalRestart;
 
 /// Most jobs committed in one transaction; bounds the latency of the first job in a batch.
 const MAX_BATCH: usize = 512;
@@ -29,11 +30,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn start(conn: Connection) -> Self {
+    pub fn start(conn: Connection, wal_restart: WalRestart) -> Self {
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("parley-writer".into())
-            .spawn(move || writer_loop(conn, queue))
+            .spawn(move || writer_loop(conn, queue, wal_restart))
             .expect("the OS can start one more thread at startup");
         Self { jobs }
     }
@@ -84,7 +85,7 @@ fn in_savepoint<T>(
     result
 }
 
-fn writer_loop(conn: Connection, queue: mpsc::Receiver<Job>) {
+fn writer_loop(conn: Connection, queue: mpsc::Receiver<Job>, wal_restart: WalRestart) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = queue.recv() {
         batch.push(first);
@@ -111,6 +112,14 @@ fn writer_loop(conn: Connection, queue: mpsc::Receiver<Job>) {
         crate::metrics::write_batch(replies.len(), started.elapsed());
         for reply in replies {
             reply(commit.as_ref().map(|_| ()));
+        }
+        // Here no transaction is open, so the checkpoint can copy the whole WAL back and,
+        // once the readers still on it finish (milliseconds), the next commit starts the
+        // file over. Sends wait meanwhile: a short pause beats a WAL that grows for good.
+        if wal_restart.take() {
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())) {
+                log::warn!("WAL restart failed: {e}");
+            }
         }
     }
     log::debug!("writer stopped: every store handle is gone");
