@@ -6,7 +6,7 @@ import { createApi, store } from './api.js';
 import { setupComposer, typingIndicator } from './composer.js';
 import { Connection, pollLoop } from './connection.js';
 import { formatFull, h, hueOf, icon, initials, relativeTime, safeLink, visitorName } from './format.js';
-import { MessageList } from './messages.js';
+import { HISTORY_PAGE, loadEarlier, MessageList } from './messages.js';
 import { Outbox } from './outbox.js';
 import { loadMaxUpload, setupFileSources, Uploader } from './uploads.js';
 
@@ -14,7 +14,6 @@ const SESSION_KEY = 'parley.agent';
 const FILTER_KEY = 'parley.agent.filter';
 const SOUND_KEY = 'parley.agent.sound';
 const WAIT_S = 25;
-const HISTORY_PAGE = 50;
 const BASE_TITLE = 'Parley inbox';
 const FILTERS = ['open', 'mine', 'closed', 'all'];
 const CONN_TEXT = { connecting: 'Connecting…', connected: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline' };
@@ -121,7 +120,7 @@ els.statusBtn.addEventListener('click', () => {
 });
 els.detailsBtn.addEventListener('click', () => setDetailsOpen(els.detailsPanel.hidden));
 els.detailsClose.addEventListener('click', () => setDetailsOpen(false));
-els.loadEarlier.addEventListener('click', loadEarlier);
+els.loadEarlier.addEventListener('click', showEarlier);
 setupFileSources({
   button: els.attach,
   input: els.file,
@@ -618,22 +617,13 @@ function applyMarkers(me, res) {
   if (res.typing) showTyping(!!res.typing.visitor);
 }
 
-async function loadEarlier() {
+function showEarlier() {
   const me = conv;
-  const before = list.minSeq;
-  if (!me || before === null) return;
-  els.loadEarlier.disabled = true;
-  try {
-    const page = await api.request('GET', `/chats/${me.chatId}/messages`, { query: { before, limit: HISTORY_PAGE } });
-    if (conv !== me) return;
-    list.add(page.messages);
-    els.loadEarlier.hidden = !page.has_more;
-    list.render('prepend');
-  } catch {
-    toast('Could not load earlier messages.');
-  } finally {
-    els.loadEarlier.disabled = false;
-  }
+  if (!me) return;
+  loadEarlier({
+    api, list, button: els.loadEarlier, chatId: me.chatId, stillCurrent: () => conv === me,
+    render: (mode) => list.render(mode), toast,
+  });
 }
 
 /** Moves this agent's read marker when the latest visitor messages are really on screen. */

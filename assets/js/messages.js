@@ -17,6 +17,38 @@ const EVENT_TEXT = { closed: 'Chat closed', reopened: 'Chat reopened', assigned:
 /** Shown inline as a picture; the server serves only raster types inline, never SVG. */
 const PREVIEW_TYPES = /^image\/(png|jpeg|gif|webp)$/;
 
+/** Messages per history request (`before=`): the first screen and each "load earlier". */
+export const HISTORY_PAGE = 50;
+
+/**
+ * "Load earlier messages": fetches the page before the oldest message `list` shows and
+ * prepends it, unless the page moved to another conversation meanwhile (`stillCurrent`).
+ * @param {object} o
+ * @param {{request: Function}} o.api
+ * @param {MessageList} o.list
+ * @param {HTMLButtonElement} o.button  the "load earlier" button; hidden when no more
+ * @param {string} o.chatId
+ * @param {() => boolean} o.stillCurrent
+ * @param {(mode: string) => void} o.render
+ * @param {(text: string) => void} o.toast
+ */
+export async function loadEarlier({ api, list, button, chatId, stillCurrent, render, toast }) {
+  const before = list.minSeq;
+  if (before === null) return;
+  button.disabled = true;
+  try {
+    const page = await api.request('GET', `/chats/${chatId}/messages`, { query: { before, limit: HISTORY_PAGE } });
+    if (!stillCurrent()) return;
+    list.add(page.messages);
+    button.hidden = !page.has_more;
+    render('prepend');
+  } catch {
+    toast('Could not load earlier messages.');
+  } finally {
+    button.disabled = false;
+  }
+}
+
 export class MessageList {
   /**
    * @param {object} o

@@ -6,13 +6,12 @@
 import { createApi, randomId, store } from './api.js';
 import { setupComposer, typingIndicator } from './composer.js';
 import { Connection, pollLoop } from './connection.js';
-import { MessageList } from './messages.js';
+import { HISTORY_PAGE, loadEarlier, MessageList } from './messages.js';
 import { Outbox } from './outbox.js';
 import { loadMaxUpload, setupFileSources, Uploader } from './uploads.js';
 
 const SESSION_KEY = 'parley.visitor';
 const OUTBOX_KEY = 'parley.outbox';
-const HISTORY_PAGE = 50;
 const WAIT_S = 25;
 const CONN_TEXT = {
   idle: 'We usually reply in minutes',
@@ -129,7 +128,7 @@ document.addEventListener('keydown', (e) => {
 });
 els.detailsToggle.addEventListener('click', () => setDetailsOpen(els.details.hidden));
 els.detailsForm.addEventListener('submit', saveDetails);
-els.loadEarlier.addEventListener('click', loadEarlier);
+els.loadEarlier.addEventListener('click', showEarlier);
 setupFileSources({
   button: els.attach,
   input: els.file,
@@ -431,22 +430,13 @@ function applyMarkers(res) {
   if (res.typing) showTyping(!!res.typing.agent);
 }
 
-async function loadEarlier() {
+function showEarlier() {
   const me = live;
-  const before = list.minSeq;
-  if (!me || before === null) return;
-  els.loadEarlier.disabled = true;
-  try {
-    const page = await api.request('GET', `/chats/${me.chatId}/messages`, { query: { before, limit: HISTORY_PAGE } });
-    if (live !== me) return;
-    list.add(page.messages);
-    els.loadEarlier.hidden = !page.has_more;
-    render('prepend');
-  } catch {
-    toast('Could not load earlier messages.');
-  } finally {
-    els.loadEarlier.disabled = false;
-  }
+  if (!me) return;
+  loadEarlier({
+    api, list, button: els.loadEarlier, chatId: me.chatId, stillCurrent: () => live === me,
+    render, toast,
+  });
 }
 
 // ---- reading, unread, indicator --------------------------------------------------------

@@ -162,6 +162,42 @@ async fn a_reload_keeps_the_conversation() {
 }
 
 #[tokio::test]
+async fn both_pages_show_the_latest_page_and_load_earlier_messages_on_request() {
+    let app = spawn_app().await;
+    with_browser(|b| async move {
+        b.client
+            .goto(&app.url("/"))
+            .await
+            .expect("open the visitor page");
+        send_message(&b, "Opening question").await;
+        b.wait_for_message("Opening question", true).await;
+        let admin = app.admin_token().await;
+        let chats = app
+            .call("GET", "/api/v1/chats?status=all", Some(&admin), None)
+            .await;
+        let chat_id = chats.assert_status(200)["chats"][0]["id"]
+            .as_str()
+            .expect("the visitor's chat")
+            .to_owned();
+        // 60 messages in all: one page of 50 first, the other 10 on request.
+        for i in 1..=59 {
+            app.send(&admin, &chat_id, &format!("history {i}"), None)
+                .await
+                .assert_status(201);
+        }
+        b.client.refresh().await.expect("reload the visitor page");
+        shows_the_latest_page_then_all_60(&b).await;
+
+        b.open_window().await;
+        sign_in(&b, &app.address, &app.admin_email, &app.admin_password).await;
+        b.wait_for_chat_item("history 59").await;
+        b.click(&format!(r#"[data-chat-id="{chat_id}"]"#)).await;
+        shows_the_latest_page_then_all_60(&b).await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_widget_works_on_a_page_of_another_origin() {
     let app = spawn_app().await;
     // "localhost" and another port: a different origin (and site) from the server's 127.0.0.1.
@@ -479,6 +515,37 @@ async fn files_dropped_on_the_conversation_or_pasted_are_sent_one_after_another(
 // ---------------------------------------------------------------------------------
 
 /// Chooses a file in the composer's file input, as the file picker would.
+/// The conversation shows its latest 50 of 60 messages; "load earlier" brings the first 10.
+async fn shows_the_latest_page_then_all_60(b: &Browser) {
+    b.wait_for_message("history 59", true).await;
+    assert_eq!(b.message_ids().await.len(), 50, "the latest page only");
+    b.eventually(
+        "the load-earlier button shows",
+        "return !document.getElementById('load-earlier').hidden",
+    )
+    .await;
+    b.click("#load-earlier").await;
+    b.eventually(
+        "all 60 messages show and the button goes away",
+        "return document.querySelectorAll('[data-message-id]').length === 60 \
+           && document.getElementById('load-earlier').hidden",
+    )
+    .await;
+    let first = b
+        .js(
+            "return document.querySelector('[data-message-id]').textContent",
+            vec![],
+        )
+        .await;
+    assert!(
+        first
+            .as_str()
+            .unwrap_or_default()
+            .contains("Opening question"),
+        "the oldest message comes first: {first}"
+    );
+}
+
 async fn attach_file(b: &Browser, path: &Path) {
     let input = b.wait_for_css("input[type=file][name=file]").await;
     input
