@@ -3,8 +3,9 @@
 
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parley::config::Config;
 use parley::startup::{Application, Stopper};
@@ -266,6 +267,25 @@ impl TestApp {
 }
 
 /// The seqs of a poll reply's messages.
+/// Holds `poll` and runs `action` once the poll has had 300 ms to park; returns the poll's
+/// answer, the action's result and how long the poll was held.
+pub async fn act_while_held<T>(
+    poll: impl Future<Output = Reply>,
+    action: impl Future<Output = T>,
+) -> (Reply, T, Duration) {
+    let started = Instant::now();
+    let poll = async {
+        let reply = poll.await;
+        (reply, started.elapsed())
+    };
+    let action = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        action.await
+    };
+    let ((reply, held), done) = tokio::join!(poll, action);
+    (reply, done, held)
+}
+
 pub fn seqs(body: &Value) -> Vec<i64> {
     body["messages"]
         .as_array()

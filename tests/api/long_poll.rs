@@ -2,7 +2,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{seqs, spawn_app, spawn_app_with};
+use crate::helpers::{act_while_held, seqs, spawn_app, spawn_app_with};
 
 /// Long enough that a poll answering with data must have been woken, not timed out.
 const WAIT: u64 = 20;
@@ -12,20 +12,15 @@ async fn a_held_poll_is_answered_by_a_new_message() {
     let app = spawn_app().await;
     let chat = app.new_visitor_chat().await;
     let agent = app.admin_token().await;
-    let started = Instant::now();
-    let poll = app.poll(&chat.token, &chat.chat_id, 0, WAIT);
-    let send = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        app.send(&agent, &chat.chat_id, "wake up", None).await
-    };
-    let (poll, sent) = tokio::join!(poll, send);
+    let (poll, sent, held) = act_while_held(
+        app.poll(&chat.token, &chat.chat_id, 0, WAIT),
+        app.send(&agent, &chat.chat_id, "wake up", None),
+    )
+    .await;
     sent.assert_status(201);
     let body = poll.assert_status(200);
     assert_eq!(body["messages"][0]["body"], "wake up");
-    assert!(
-        started.elapsed() < Duration::from_secs(WAIT),
-        "woken, not timed out"
-    );
+    assert!(held < Duration::from_secs(WAIT), "woken, not timed out");
 }
 
 #[tokio::test]
@@ -33,27 +28,23 @@ async fn a_held_poll_is_answered_by_typing() {
     let app = spawn_app().await;
     let chat = app.new_visitor_chat().await;
     let agent = app.admin_token().await;
-    let started = Instant::now();
-    let typing = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+    let typing_path = format!("/api/v1/chats/{}/typing", chat.chat_id);
+    let (poll, typed, held) = act_while_held(
+        app.poll(&chat.token, &chat.chat_id, 0, WAIT),
         app.call(
             "POST",
-            &format!("/api/v1/chats/{}/typing", chat.chat_id),
+            &typing_path,
             Some(&agent),
             Some(json!({"typing": true})),
-        )
-        .await
-    };
-    let (poll, typed) = tokio::join!(app.poll(&chat.token, &chat.chat_id, 0, WAIT), typing);
+        ),
+    )
+    .await;
     typed.assert_status(204);
     let body = poll.assert_status(200);
     assert!(seqs(body).is_empty());
     assert_eq!(body["typing"]["agent"], true);
     assert_eq!(body["next"], 0);
-    assert!(
-        started.elapsed() < Duration::from_secs(WAIT),
-        "woken, not timed out"
-    );
+    assert!(held < Duration::from_secs(WAIT), "woken, not timed out");
 }
 
 #[tokio::test]
@@ -61,12 +52,11 @@ async fn a_held_poll_is_answered_by_a_status_change() {
     let app = spawn_app().await;
     let chat = app.new_visitor_chat().await;
     let agent = app.admin_token().await;
-    let close = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        app.patch_chat(&agent, &chat.chat_id, json!({"status": "closed"}))
-            .await
-    };
-    let (poll, closed) = tokio::join!(app.poll(&chat.token, &chat.chat_id, 0, WAIT), close);
+    let (poll, closed, _) = act_while_held(
+        app.poll(&chat.token, &chat.chat_id, 0, WAIT),
+        app.patch_chat(&agent, &chat.chat_id, json!({"status": "closed"})),
+    )
+    .await;
     closed.assert_status(200);
     let body = poll.assert_status(200);
     assert_eq!(body["messages"][0]["event"], "closed");
@@ -80,24 +70,15 @@ async fn a_held_poll_is_answered_by_a_read_marker() {
     let agent = app.admin_token().await;
     let sent = app.send(&chat.token, &chat.chat_id, "hi", None).await;
     let seq = sent.body["message"]["seq"].as_i64().unwrap();
-    let read = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        app.call(
-            "POST",
-            &format!("/api/v1/chats/{}/read", chat.chat_id),
-            Some(&agent),
-            Some(json!({"seq": seq})),
-        )
-        .await
-    };
-    let started = Instant::now();
-    let (poll, marked) = tokio::join!(app.poll(&chat.token, &chat.chat_id, seq, WAIT), read);
+    let read_path = format!("/api/v1/chats/{}/read", chat.chat_id);
+    let (poll, marked, held) = act_while_held(
+        app.poll(&chat.token, &chat.chat_id, seq, WAIT),
+        app.call("POST", &read_path, Some(&agent), Some(json!({"seq": seq}))),
+    )
+    .await;
     marked.assert_status(204);
     assert_eq!(poll.assert_status(200)["read"]["agent"], seq);
-    assert!(
-        started.elapsed() < Duration::from_secs(WAIT),
-        "woken, not timed out"
-    );
+    assert!(held < Duration::from_secs(WAIT), "woken, not timed out");
 }
 
 #[tokio::test]
@@ -207,12 +188,12 @@ async fn a_woken_poll_answers_with_the_chat_as_of_the_new_message() {
     let agent = app.admin_token().await;
     let first = app.send(&chat.token, &chat.chat_id, "one", None).await;
     let after = first.assert_status(201)["message"]["seq"].as_i64().unwrap();
-    let send = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        app.send(&chat.token, &chat.chat_id, "two", None).await
-    };
     // The agent's poll waits right behind the new message, so its writer hands it over.
-    let (poll, sent) = tokio::join!(app.poll(&agent, &chat.chat_id, after, WAIT), send);
+    let (poll, sent, _) = act_while_held(
+        app.poll(&agent, &chat.chat_id, after, WAIT),
+        app.send(&chat.token, &chat.chat_id, "two", None),
+    )
+    .await;
     let message = sent.assert_status(201)["message"].clone();
     let body = poll.assert_status(200);
     assert_eq!(body["messages"].as_array().unwrap().len(), 1);

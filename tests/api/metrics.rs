@@ -1,9 +1,8 @@
 //! `GET /metrics`: Prometheus text that counts what the server did, and leaks nothing.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{act_while_held, spawn_app, TestApp};
 
 /// Sums the samples of `name` whose labels include all of `labels`.
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
@@ -52,13 +51,11 @@ async fn metrics_count_messages_wakeups_and_requests_by_route() {
     let agent = app.admin_token().await;
     let before = scrape(&app).await;
 
-    let poll = app.poll(&chat.token, &chat.chat_id, 0, 20);
-    let send = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        app.send(&agent, &chat.chat_id, "a secret body text", None)
-            .await
-    };
-    let (poll, sent) = tokio::join!(poll, send);
+    let (poll, sent, _) = act_while_held(
+        app.poll(&chat.token, &chat.chat_id, 0, 20),
+        app.send(&agent, &chat.chat_id, "a secret body text", None),
+    )
+    .await;
     sent.assert_status(201);
     assert_eq!(
         poll.assert_status(200)["messages"][0]["body"],

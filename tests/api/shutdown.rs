@@ -1,6 +1,6 @@
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{act_while_held, spawn_app};
 
 #[tokio::test]
 async fn stopping_the_server_answers_held_polls_at_once_and_keeps_what_was_committed() {
@@ -10,15 +10,14 @@ async fn stopping_the_server_answers_held_polls_at_once_and_keeps_what_was_commi
         .await
         .assert_status(201);
     let after = 1_000_000;
-    let started = Instant::now();
-    let stop = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        app.stopper.stop().await;
-    };
-    let (poll, ()) = tokio::join!(app.poll(&chat.token, &chat.chat_id, after, 20), stop);
+    let (poll, (), held) = act_while_held(
+        app.poll(&chat.token, &chat.chat_id, after, 20),
+        app.stopper.stop(),
+    )
+    .await;
     poll.assert_status(200);
     assert!(
-        started.elapsed() < Duration::from_secs(10),
+        held < Duration::from_secs(10),
         "the held poll was answered at once"
     );
 
