@@ -48,13 +48,7 @@ async fn a_visitor_writes_and_an_agent_sees_it_live_in_the_inbox() {
         sign_in(&b, &app.address, &app.admin_email, &app.admin_password).await;
 
         b.open_window().await;
-        b.client
-            .goto(&app.url("/"))
-            .await
-            .expect("open the visitor page");
-        send_message(&b, "Hello, do you ship to Norway?").await;
-        b.wait_for_message("Hello, do you ship to Norway?", true)
-            .await;
+        visitor_sends(&b, &app.url("/"), "Hello, do you ship to Norway?").await;
 
         b.client
             .switch_to_window(agent)
@@ -76,12 +70,7 @@ async fn the_agent_replies_and_the_visitor_sees_it_live_without_a_reload() {
     let app = spawn_app().await;
     with_browser(|b| async move {
         let visitor = b.client.window().await.expect("current window");
-        b.client
-            .goto(&app.url("/"))
-            .await
-            .expect("open the visitor page");
-        send_message(&b, "Is anyone there?").await;
-        b.wait_for_message("Is anyone there?", true).await;
+        visitor_sends(&b, &app.url("/"), "Is anyone there?").await;
         // Survives only if the page is never reloaded.
         b.js("window.__stillTheSamePage = true; return null", vec![])
             .await;
@@ -112,12 +101,7 @@ async fn a_message_with_markup_is_shown_as_literal_text() {
     let app = spawn_app().await;
     let markup = "<b>x</b><script>alert(1)</script><img src=x onerror=alert(2)>";
     with_browser(|b| async move {
-        b.client
-            .goto(&app.url("/"))
-            .await
-            .expect("open the visitor page");
-        send_message(&b, markup).await;
-        b.wait_for_message(markup, true).await;
+        visitor_sends(&b, &app.url("/"), markup).await;
         assert_markup_is_inert(&b, markup).await;
 
         b.open_window().await;
@@ -134,12 +118,7 @@ async fn a_message_with_markup_is_shown_as_literal_text() {
 async fn a_reload_keeps_the_conversation() {
     let app = spawn_app().await;
     with_browser(|b| async move {
-        b.client
-            .goto(&app.url("/"))
-            .await
-            .expect("open the visitor page");
-        send_message(&b, "First question").await;
-        b.wait_for_message("First question", true).await;
+        visitor_sends(&b, &app.url("/"), "First question").await;
         send_message(&b, "Second question").await;
         b.wait_for_message("Second question", true).await;
         let before = b.message_ids().await;
@@ -165,12 +144,7 @@ async fn a_reload_keeps_the_conversation() {
 async fn both_pages_show_the_latest_page_and_load_earlier_messages_on_request() {
     let app = spawn_app().await;
     with_browser(|b| async move {
-        b.client
-            .goto(&app.url("/"))
-            .await
-            .expect("open the visitor page");
-        send_message(&b, "Opening question").await;
-        b.wait_for_message("Opening question", true).await;
+        visitor_sends(&b, &app.url("/"), "Opening question").await;
         let admin = app.admin_token().await;
         let chats = app
             .call("GET", "/api/v1/chats?status=all", Some(&admin), None)
@@ -270,12 +244,7 @@ async fn the_connection_indicator_and_a_queued_send_recover_after_a_server_resta
     let queued = "Sent while the server was down";
 
     let server = with_browser(|b| async move {
-        b.client
-            .goto(&format!("{base}/"))
-            .await
-            .expect("open the visitor page");
-        send_message(&b, "Before the outage").await;
-        b.wait_for_message("Before the outage", true).await;
+        visitor_sends(&b, &format!("{base}/"), "Before the outage").await;
         b.wait_for_connection(&["connected"], PATIENCE).await;
 
         server.stop();
@@ -603,6 +572,13 @@ async fn sign_in(b: &Browser, address: &str, email: &str, password: &str) {
         "const f = document.querySelector('input[name=password]'); return !f || f.offsetParent === null",
     )
     .await;
+}
+
+/// Opens the visitor page at `url` and sends `text`, until the server has confirmed it.
+async fn visitor_sends(b: &Browser, url: &str, text: &str) {
+    b.client.goto(url).await.expect("open the visitor page");
+    send_message(b, text).await;
+    b.wait_for_message(text, true).await;
 }
 
 /// Types into the composer and presses Enter.
