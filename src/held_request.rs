@@ -4,10 +4,21 @@
 //! actix-http parses every request into a header map made with room for 16 headers (a
 //! table of 32 slots of ~200 bytes each, 6.4 kB), whatever the request carried. A poll
 //! carries three or four headers, and they land in random slots across that table, so most
-//! of its pages are touched and resident. [`compact_headers`] swaps the map for one sized to
-//! what arrived before the request reaches a handler.
+//! of its pages are touched and resident. [`compact`], the middleware of the routes that
+//! hold requests, swaps the map for one sized to what arrived before the handler runs.
 
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::HeaderMap;
+
+/// Middleware (`wrap_fn`) for a route that holds its requests: compacts the header map, then
+/// calls the route.
+pub fn compact<S, B>(mut req: ServiceRequest, route: &S) -> S::Future
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    compact_headers(req.headers_mut());
+    route.call(req)
+}
 
 /// Replaces `headers` with an equal map sized to its contents (the values are shared
 /// `Bytes`, so nothing but the table is copied). Leaves maps with little spare room alone.

@@ -2,7 +2,7 @@
 
 use std::net::TcpListener;
 
-use actix_web::dev::{Server, Service};
+use actix_web::dev::Server;
 use actix_web::http::header;
 use actix_web::middleware::{Compress, DefaultHeaders, ErrorHandlers};
 use actix_web::{web, App, HttpResponse, HttpServer};
@@ -13,7 +13,6 @@ use crate::auth::{self, SessionCache};
 use crate::config::Config;
 use crate::domain::{self, Role};
 use crate::error::ApiError;
-use crate::held_request;
 use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::metrics;
@@ -69,11 +68,6 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
-                // Innermost: the other middleware has read the headers; handlers keep them.
-                .wrap_fn(|mut req, routes| {
-                    held_request::compact_headers(req.headers_mut());
-                    routes.call(req)
-                })
                 .wrap(ErrorHandlers::new().default_handler(crate::error::contract_shape))
                 .wrap(Compress::default())
                 .wrap(

@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
 use crate::error::ApiError;
+use crate::held_request;
 
 /// Largest JSON request body; a message of 4000 characters of 4-byte UTF-8 fits easily.
 pub const MAX_JSON_BYTES: usize = 64 * 1024;
@@ -53,6 +54,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .service(
                     web::resource("/chats/{id}/messages")
+                        // The long poll holds its requests (see `held_request`).
+                        .wrap_fn(held_request::compact)
                         .route(web::post().to(messages::send_message))
                         .route(web::get().to(messages::list_messages)),
                 )
@@ -83,7 +86,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::resource("/attachments/{id}")
                         .route(web::get().to(attachments::download_attachment)),
                 )
-                .service(web::resource("/inbox").route(web::get().to(inbox::poll_inbox)))
+                .service(
+                    web::resource("/inbox")
+                        .wrap_fn(held_request::compact)
+                        .route(web::get().to(inbox::poll_inbox)),
+                )
                 .service(
                     web::resource("/webhooks")
                         .route(web::post().to(webhooks::create_webhook))
