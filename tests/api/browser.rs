@@ -22,6 +22,7 @@ use futures_util::FutureExt;
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, spawn_app_with, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::process::{free_port, Parley};
 
 /// How long a condition may take to come true; generous for a loaded 2-core machine.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -237,17 +238,21 @@ async fn the_widget_works_on_a_page_of_another_origin() {
 #[tokio::test]
 async fn the_connection_indicator_and_a_queued_send_recover_after_a_server_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("restart.db");
-    let addr = free_addr();
-    let mut server = Server::start(addr, &db).await;
-    let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
+    let mut server = Parley::start(
+        free_port(),
+        &dir.path().join("restart.db"),
+        &dir.path().join("restart.log"),
+    );
+    server.wait_healthy(&client).await;
+    let base = server.address();
     let queued = "Sent while the server was down";
 
     let server = with_browser(|b| async move {
         visitor_sends(&b, &format!("{base}/"), "Before the outage").await;
         b.wait_for_connection(&["connected"], PATIENCE).await;
 
-        server.stop();
+        server.kill_9();
         let state = b
             .wait_for_connection(&["reconnecting", "offline"], PATIENCE)
             .await;
@@ -264,7 +269,7 @@ async fn the_connection_indicator_and_a_queued_send_recover_after_a_server_resta
             "no server id before the server confirms: {li}"
         );
 
-        server.restart(addr, &db).await;
+        server.restart(&client).await;
         let li = b
             .wait_for_message_within(queued, true, RESTART_PATIENCE)
             .await;
@@ -284,8 +289,8 @@ async fn the_connection_indicator_and_a_queued_send_recover_after_a_server_resta
     .await;
 
     // Exactly once on the server too.
-    if let Some(mut server) = server {
-        let api = AgentApi::sign_in(&format!("http://{addr}")).await;
+    if let Some(server) = server {
+        let api = AgentApi::sign_in(&server.address()).await;
         let chats = api.get("/chats?status=all").await;
         let chat_id = chats["chats"][0]["id"]
             .as_str()
@@ -304,7 +309,6 @@ async fn the_connection_indicator_and_a_queued_send_recover_after_a_server_resta
             count, 1,
             "the queued message was stored exactly once: {page}"
         );
-        server.stop();
     }
 }
 
@@ -677,7 +681,7 @@ impl Browser {
             return None;
         }
 
-        let port = free_addr().port();
+        let port = free_port();
         let driver = Driver(
             Command::new(&chromedriver)
                 .arg(format!("--port={port}"))
@@ -919,12 +923,6 @@ fn tool(env: &str, default: &str) -> PathBuf {
     std::env::var_os(env).map_or_else(|| PathBuf::from(default), PathBuf::from)
 }
 
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free local port")
-}
-
 // ---------------------------------------------------------------------------------
 // A host page on another origin, the real binary, and the API as an agent
 // ---------------------------------------------------------------------------------
@@ -982,75 +980,6 @@ impl Drop for FixedPage {
         self.stop.store(true, Ordering::SeqCst);
         // Wake the accept loop so it sees the flag.
         let _ = TcpStream::connect(self.addr);
-    }
-}
-
-/// The real `parley` binary as a child process, so it can be killed and started again.
-struct Server {
-    child: Option<Child>,
-}
-
-impl Server {
-    async fn start(addr: SocketAddr, db: &Path) -> Server {
-        let mut server = Server { child: None };
-        server.restart(addr, db).await;
-        server
-    }
-
-    async fn restart(&mut self, addr: SocketAddr, db: &Path) {
-        self.stop();
-        let started = Instant::now();
-        let client = reqwest::Client::new();
-        loop {
-            let child = Command::new(env!("CARGO_BIN_EXE_parley"))
-                .args(["--addr", &addr.to_string(), "--db"])
-                .arg(db)
-                .env("PARLEY_ADMIN_EMAIL", ADMIN_EMAIL)
-                .env("PARLEY_ADMIN_PASSWORD", ADMIN_PASSWORD)
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start the parley binary");
-            self.child = Some(child);
-            // Up within a few seconds, or try again (the port may still be held a moment).
-            let up = Instant::now();
-            while up.elapsed() < Duration::from_secs(10) {
-                if let Ok(res) = client.get(format!("http://{addr}/healthz")).send().await {
-                    if res.status().is_success() {
-                        return;
-                    }
-                }
-                if self
-                    .child
-                    .as_mut()
-                    .is_some_and(|c| c.try_wait().ok().flatten().is_some())
-                {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            self.stop();
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "parley did not start on {addr}"
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-
-    /// Kills the server at once, as a crash would.
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 

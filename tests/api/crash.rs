@@ -2,10 +2,7 @@
 //! doubles nothing that was acknowledged, and SIGTERM answers held polls and exits cleanly.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::OpenOptions;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,136 +13,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::process::{free_port, Parley};
 
 const VISITORS: usize = 6;
 const AGENT_SENDERS: usize = 4;
 const KILL_ROUNDS: usize = 4;
 /// Acknowledged messages each round must see before the kill, so the kill lands under load.
 const ACKS_PER_ROUND: usize = 15;
-
-/// A `parley` process on a fixed port and database; killed (SIGKILL) when dropped.
-struct Parley {
-    child: Child,
-    port: u16,
-    db: PathBuf,
-    log: PathBuf,
-}
-
-impl Parley {
-    fn start(port: u16, db: &Path, log: &Path) -> Self {
-        let log_file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("the log file opens");
-        let child = Command::new(env!("CARGO_BIN_EXE_parley"))
-            .arg("--addr")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--db")
-            .arg(db)
-            .env("PARLEY_ADMIN_EMAIL", ADMIN_EMAIL)
-            .env("PARLEY_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("the parley binary starts");
-        Self {
-            child,
-            port,
-            db: db.to_path_buf(),
-            log: log.to_path_buf(),
-        }
-    }
-
-    fn address(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits until `/healthz` answers 200; fails if the process exits first.
-    async fn wait_healthy(&mut self, client: &reqwest::Client) {
-        if let Err(status) = self.try_wait_healthy(client).await {
-            panic!(
-                "parley exited with {status} while starting; log:\n{}",
-                self.log_text()
-            );
-        }
-    }
-
-    /// Waits until `/healthz` answers 200, or the process exits (`Err`).
-    async fn try_wait_healthy(
-        &mut self,
-        client: &reqwest::Client,
-    ) -> Result<(), std::process::ExitStatus> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let url = format!("{}/healthz", self.address());
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Err(status);
-            }
-            let healthy = client
-                .get(&url)
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200);
-            if healthy {
-                return Ok(());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "parley did not become healthy; log:\n{}",
-                self.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// SIGKILL: no chance to flush, answer or clean up anything.
-    fn kill_9(&mut self) {
-        self.child.kill().expect("SIGKILL is delivered");
-        self.child.wait().expect("the killed process is reaped");
-    }
-
-    /// Starts the binary again on the same port and database, and waits until it serves.
-    /// The port can be briefly taken (say, by an outgoing connection's ephemeral port), so a
-    /// start that exits at once is retried.
-    async fn restart(&mut self, client: &reqwest::Client) {
-        for _ in 0..20 {
-            *self = Self::start(self.port, &self.db.clone(), &self.log.clone());
-            if self.try_wait_healthy(client).await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        panic!(
-            "parley did not restart on port {}; log:\n{}",
-            self.port,
-            self.log_text()
-        );
-    }
-}
-
-impl Drop for Parley {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// One message a sender tried to send, and the id the server acknowledged it with.
 #[derive(Debug, Clone)]

@@ -16,6 +16,7 @@ mod long_poll;
 mod messages;
 mod metrics;
 mod operations;
+mod process;
 mod shutdown;
 mod trust;
 mod visitors;

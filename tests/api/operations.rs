@@ -3,6 +3,7 @@
 use std::process::Command;
 
 use crate::helpers::{seqs, spawn_app, spawn_app_with};
+use crate::process::{free_port, Parley};
 
 #[tokio::test]
 async fn a_backup_taken_while_the_server_runs_restores_every_message() {
@@ -272,34 +273,15 @@ async fn retention_deletes_only_chats_closed_long_enough_ago() {
 #[tokio::test]
 async fn the_request_log_names_method_path_and_status_but_never_a_query_or_token() {
     let dir = tempfile::tempdir().unwrap();
-    let log_path = dir.path().join("parley.log");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_parley"))
-        .arg("--addr")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--db")
-        .arg(dir.path().join("parley.db"))
-        .env("PARLEY_ADMIN_EMAIL", "admin@example.com")
-        .env("PARLEY_ADMIN_PASSWORD", "log-test-password")
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .expect("the binary starts");
     let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while client.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the server never came up"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let mut server = Parley::start_logging(
+        free_port(),
+        &dir.path().join("parley.db"),
+        &dir.path().join("parley.log"),
+        "info",
+    );
+    server.wait_healthy(&client).await;
+    let base = server.address();
     let refused = client
         .get(format!(
             "{base}/api/v1/chats/some-chat/messages?after=0&secret=hunter2"
@@ -310,13 +292,13 @@ async fn the_request_log_names_method_path_and_status_but_never_a_query_or_token
         .unwrap();
     assert_eq!(refused.status(), 401);
     // The log line is written after the response; give it a moment before stopping.
-    let mut log = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut log = server.log_text();
     while !log.contains("/messages\"") && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        log = std::fs::read_to_string(&log_path).unwrap();
+        log = server.log_text();
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    server.kill_9();
     assert!(log.contains("\"GET /healthz\" 200"), "{log}");
     assert!(
         log.contains("127.0.0.1 \"GET /api/v1/chats/some-chat/messages\" 401"),
