@@ -4,10 +4,11 @@ use clap::{Parser, Subcommand};
 use rusqlite::TransactionBehavior;
 
 use crate::config::Config;
-use crate::domain::{self, Role};
-use crate::model::Agent;
-use crate::startup::{random_password, Application};
-use crate::{api, auth, store};
+use crate::domain::{self, Chat, Message, Role, Sender};
+use crate::http::server::{random_password, Application};
+use crate::services::agents::{self, AgentChange, NewAgent};
+use crate::services::{auth, messages};
+use crate::store;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -142,20 +143,14 @@ fn agent(config: &Config, command: AgentCommand) -> CliResult {
                 Some(p) => (domain::parse_password(&p)?, false),
                 None => (random_password(), true),
             };
-            let agent = Agent {
-                id: domain::new_id(),
-                name: domain::parse_name(&name)?,
-                email: domain::parse_email(&email)?,
-                role: match role {
-                    CliRole::Admin => Role::Admin,
-                    CliRole::Agent => Role::Agent,
-                },
-                disabled: false,
-                created_at: domain::now(),
+            let role = match role {
+                CliRole::Admin => Role::Admin,
+                CliRole::Agent => Role::Agent,
             };
+            let new = NewAgent::parse(&email, &name, &password, Some(role))?;
             let hash = auth::hash_password(&password)?;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            api::agents::create(&tx, &agent, &hash)?;
+            let agent = agents::create_in(&tx, new, &hash)?;
             tx.commit()?;
             println!(
                 "added {} {} ({})",
@@ -189,9 +184,8 @@ fn agent(config: &Config, command: AgentCommand) -> CliResult {
             };
             let hash = auth::hash_password(&password)?;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let agent = find_agent(&tx, &email)?;
-            store::agents::set_password_hash(&tx, &agent.id, &hash)?;
-            store::tokens::delete_for_owner(&tx, &agent.id, None)?;
+            let agent = agents::find_by_email_in(&tx, &email)?;
+            agents::set_password_in(&tx, &agent.id, &hash, None)?;
             tx.commit()?;
             println!("reset the password of {email}; all of its sessions ended");
             if generated {
@@ -212,27 +206,16 @@ fn open_existing(config: &Config) -> Result<rusqlite::Connection, Box<dyn std::e
     Ok(conn)
 }
 
-fn find_agent(
-    conn: &rusqlite::Connection,
-    email: &str,
-) -> Result<Agent, Box<dyn std::error::Error>> {
-    let email = domain::parse_email(email)?;
-    Ok(store::agents::find_for_login(conn, &email)?
-        .map(|(agent, _)| agent)
-        .ok_or_else(|| format!("no agent with email {email}"))?)
-}
-
 /// Disabling also deletes the agent's sessions; a running server notices within seconds.
+/// The last active admin cannot be disabled (the same rule as the API's).
 fn set_disabled(conn: &mut rusqlite::Connection, email: &str, disabled: bool) -> CliResult {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let agent = find_agent(&tx, email)?;
-    if disabled && agent.role == Role::Admin && store::agents::active_admins(&tx)? <= 1 {
-        return Err("the last active admin cannot be disabled".into());
-    }
-    store::agents::set_disabled(&tx, &agent.id, disabled)?;
-    if disabled {
-        store::tokens::delete_for_owner(&tx, &agent.id, None)?;
-    }
+    let agent = agents::find_by_email_in(&tx, email)?;
+    let change = AgentChange {
+        disabled: Some(disabled),
+        ..AgentChange::default()
+    };
+    agents::change_in(&tx, &agent.id, &change)?;
     tx.commit()?;
     println!("{} {email}", if disabled { "disabled" } else { "enabled" });
     Ok(())
@@ -241,16 +224,7 @@ fn set_disabled(conn: &mut rusqlite::Connection, email: &str, disabled: bool) ->
 fn export(config: &Config, chat_id: &str, format: ExportFormat) -> CliResult {
     let conn = open_existing(config)?;
     let chat = store::chats::find(&conn, chat_id)?.ok_or_else(|| format!("no chat {chat_id}"))?;
-    let mut messages = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = store::messages::after(&conn, chat_id, after, 500)?;
-        after = page.messages.last().map_or(after, |m| m.seq);
-        messages.extend(page.messages);
-        if !page.has_more {
-            break;
-        }
-    }
+    let messages = messages::transcript(&conn, chat_id)?;
     match format {
         ExportFormat::Json => {
             let transcript = serde_json::json!({ "chat": chat, "messages": messages });
@@ -262,11 +236,11 @@ fn export(config: &Config, chat_id: &str, format: ExportFormat) -> CliResult {
 }
 
 /// A transcript a person can read: one block per message, system events in brackets.
-pub fn transcript(chat: &crate::model::Chat, messages: &[crate::model::Message]) -> String {
+pub fn transcript(chat: &Chat, messages: &[Message]) -> String {
     use std::fmt::Write;
     let visitor = &chat.visitor;
     let mut out = String::new();
-    let _ = writeln!(out, "Chat {} ({})", chat.id, chat.status);
+    let _ = writeln!(out, "Chat {} ({})", chat.id, chat.status.as_str());
     let _ = writeln!(
         out,
         "Visitor: {} <{}>, started {}",
@@ -279,12 +253,12 @@ pub fn transcript(chat: &crate::model::Chat, messages: &[crate::model::Message])
             .author
             .as_ref()
             .and_then(|a| a.name.clone())
-            .unwrap_or_else(|| m.sender.clone());
-        if m.sender == "system" {
+            .unwrap_or_else(|| m.sender.as_str().to_string());
+        if m.sender == Sender::System {
             let _ = writeln!(out, "\n[{}] -- {} --", m.created_at, m.body);
             continue;
         }
-        let _ = writeln!(out, "\n[{}] {} ({}):", m.created_at, who, m.sender);
+        let _ = writeln!(out, "\n[{}] {} ({}):", m.created_at, who, m.sender.as_str());
         for line in m.body.lines() {
             let _ = writeln!(out, "  {line}");
         }

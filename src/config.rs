@@ -105,23 +105,33 @@ impl Config {
         Duration::from_secs(self.session_days * 24 * 60 * 60)
     }
 
-    /// A configuration for tests and embedding: ephemeral port, the given database.
-    pub fn for_tests(db: PathBuf) -> Self {
-        Self {
-            addr: "127.0.0.1:0".into(),
-            db,
-            poll_timeout: 25,
-            session_days: 30,
-            admin_email: None,
-            admin_password: None,
-            workers: Some(2),
-            rate_limits: true,
-            max_polls_per_token: 6,
-            trust_proxy: false,
-            allowed_origins: "*".into(),
-            max_upload: 10 * 1024 * 1024,
-            retention_days: None,
-            webhook_retry_base_ms: 1000,
+    /// The configuration that this command line (program name first) and the `PARLEY_*`
+    /// environment give: the same parser and defaults as the binary's (tests use it too).
+    pub fn parse_from<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::Parser;
+
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: Config,
         }
+        Only::try_parse_from(args).map(|only| only.config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_give_a_chat_on_port_8080_with_parley_db() {
+        let config = Config::parse_from(["parley"]).expect("no arguments is valid");
+        assert_eq!(config.addr, "127.0.0.1:8080");
+        assert_eq!(config.db, PathBuf::from("./parley.db"));
+        assert_eq!(config.max_wait(), Duration::from_secs(25));
     }
 }

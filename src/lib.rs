@@ -1,20 +1,14 @@
 //! Parley: a self-hosted customer-support live chat in one binary and one SQLite file.
+//!
+//! Layers, each using only those below it (see `docs/ARCHITECTURE.md`):
+//! `cli` → `http` → `services` → `store`, `poll` → `domain`, `config`, `metrics`.
 #![forbid(unsafe_code)]
 
-pub mod api;
-pub mod assets;
-pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
-pub mod error;
-pub mod held_request;
-pub mod hub;
-pub mod limits;
+pub mod http;
 pub mod metrics;
-pub mod model;
-pub mod retention;
-pub mod startup;
-pub mod state;
+pub mod poll;
+pub mod services;
 pub mod store;
-pub mod webhooks;

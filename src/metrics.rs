@@ -1,5 +1,5 @@
-//! Prometheus metrics: one registry, the handles that fill it, the request middleware and
-//! the `GET /metrics` scrape endpoint.
+//! Prometheus metrics: one registry and the handles that fill it. The request middleware and
+//! the `GET /metrics` endpoint that read it live in `http::request_metrics`.
 //!
 //! The metrics live in a process-wide [`OnceLock`] rather than in `AppState`: the writer
 //! thread, the store and the hub would otherwise each need a handle threaded through their
@@ -11,20 +11,12 @@
 //! a secret or message text.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use actix_web::body::{BodySize, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{header, Method};
-use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse};
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
-
-use crate::error::ApiError;
-use crate::state::AppState;
 
 /// Every metric Parley exports.
 pub struct Metrics {
@@ -184,183 +176,29 @@ impl Drop for HeldPoll {
     }
 }
 
-/// The route pattern of a path, from a fixed set, so a client cannot mint new series.
-/// Matched by hand: `match_pattern()` would run the router's regexes a second time on
-/// every request, which showed in the send path's profile.
-fn route_label(path: &str) -> &'static str {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match segments.as_slice() {
-        [""] => "/",
-        ["agent"] => "/agent",
-        ["widget.js"] => "/widget.js",
-        ["healthz"] => "/healthz",
-        ["metrics"] => "/metrics",
-        ["static", ..] => "/static/{path}",
-        ["api", "v1", rest @ ..] => match rest {
-            ["config"] => "/api/v1/config",
-            ["visitors"] => "/api/v1/visitors",
-            ["visitors", "me"] => "/api/v1/visitors/me",
-            ["visitors", "me", "token"] => "/api/v1/visitors/me/token",
-            ["chats"] => "/api/v1/chats",
-            ["chats", "mine"] => "/api/v1/chats/mine",
-            ["chats", _] => "/api/v1/chats/{id}",
-            ["chats", _, "messages"] => "/api/v1/chats/{id}/messages",
-            ["chats", _, "typing"] => "/api/v1/chats/{id}/typing",
-            ["chats", _, "read"] => "/api/v1/chats/{id}/read",
-            ["chats", _, "attachments"] => "/api/v1/chats/{id}/attachments",
-            ["attachments", _] => "/api/v1/attachments/{id}",
-            ["agents"] => "/api/v1/agents",
-            ["agents", "login"] => "/api/v1/agents/login",
-            ["agents", "logout"] => "/api/v1/agents/logout",
-            ["agents", "me"] => "/api/v1/agents/me",
-            ["agents", "me", "password"] => "/api/v1/agents/me/password",
-            ["agents", _] => "/api/v1/agents/{id}",
-            ["inbox"] => "/api/v1/inbox",
-            ["webhooks"] => "/api/v1/webhooks",
-            ["webhooks", _] => "/api/v1/webhooks/{id}",
-            _ => "unmatched",
-        },
-        _ => "unmatched",
-    }
-}
-
-/// Methods become labels only from this fixed set, so a client cannot mint new series.
-fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PATCH => "PATCH",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        _ => "other",
-    }
-}
-
-/// Middleware: counts every request by route pattern, method and status, times it, and
-/// writes the request log (target `parley::requests`, level info): client address, method,
-/// path (never the query or a body), status, body size and time.
-///
-/// The log is written here rather than by actix's `Logger`, which keeps a copy of its format
-/// and of the connection info with every request: about 900 bytes that each of 10,000 parked
-/// polls would hold for its whole wait. This holds an `Instant` and two `&'static str`s.
-pub async fn track_requests(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    // The pattern, not the path: one series per route however many chats there are.
-    let route = route_label(req.path());
-    let method = method_label(req.method());
-    let response = next.call(req).await;
-    let elapsed = started.elapsed();
-    let status = match &response {
-        Ok(response) => response.status(),
-        Err(error) => error.as_response_error().status_code(),
-    };
+/// Counts one answered request under its route pattern, method and status, with its time.
+pub fn http_request(route: &str, method: &str, status: &str, elapsed: Duration) {
     let metrics = get();
     metrics
         .http_requests
-        .with_label_values(&[route, method, status.as_str()])
+        .with_label_values(&[route, method, status])
         .inc();
     metrics
         .http_duration
         .with_label_values(&[route])
         .observe(elapsed.as_secs_f64());
-    if log::log_enabled!(target: REQUEST_LOG, log::Level::Info) {
-        let millis = elapsed.as_secs_f64() * 1000.0;
-        match &response {
-            Ok(response) => {
-                let request = response.request();
-                let trust_proxy = request
-                    .app_data::<web::Data<AppState>>()
-                    .is_some_and(|state| state.config.trust_proxy);
-                let size = match response.response().body().size() {
-                    BodySize::Sized(bytes) => bytes.to_string(),
-                    BodySize::None => "0".to_string(),
-                    BodySize::Stream => "-".to_string(),
-                };
-                log::info!(
-                    target: REQUEST_LOG,
-                    "{} \"{} {}\" {} {size} {millis:.3}ms",
-                    crate::api::client_ip(request, trust_proxy),
-                    request.method(),
-                    request.path(),
-                    status.as_u16(),
-                );
-            }
-            // The request went with the error: its route pattern stands in for the path.
-            Err(_) => log::info!(
-                target: REQUEST_LOG,
-                "- \"{method} {route}\" {} - {millis:.3}ms",
-                status.as_u16()
-            ),
-        }
-    }
-    response
 }
 
-/// The `log` target of the request log, so it can be filtered on its own
-/// (`RUST_LOG=info,parley::requests=warn` silences it).
-const REQUEST_LOG: &str = "parley::requests";
-
-/// `GET /metrics` (unauthenticated): the Prometheus text format.
-pub async fn scrape(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+/// Every metric in the Prometheus text format, with the database's size on disk now.
+pub fn render(db_size_bytes: i64) -> prometheus::Result<String> {
     let metrics = get();
-    metrics.db_size_bytes.set(database_size(&state.config.db));
-    let text = TextEncoder::new()
-        .encode_to_string(&metrics.registry.gather())
-        .map_err(|e| ApiError::Internal(Box::new(e)))?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, prometheus::TEXT_FORMAT))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(text))
-}
-
-/// The database file plus its `-wal` file: what the data takes on disk right now. Read from
-/// file metadata, so a scrape costs no database connection.
-fn database_size(db: &std::path::Path) -> i64 {
-    let size = |path: &std::path::Path| std::fs::metadata(path).map_or(0, |m| m.len());
-    let mut wal = db.as_os_str().to_owned();
-    wal.push("-wal");
-    let total = size(db) + size(std::path::Path::new(&wal));
-    i64::try_from(total).unwrap_or(i64::MAX)
-}
-
-/// Mounts `GET /metrics`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/metrics", web::get().to(scrape));
-}
-
-#[cfg(test)]
-mod route_label_tests {
-    use super::route_label;
-
-    #[test]
-    fn paths_map_to_their_route_patterns_and_nothing_else() {
-        assert_eq!(
-            route_label("/api/v1/chats/abc/messages"),
-            "/api/v1/chats/{id}/messages"
-        );
-        assert_eq!(route_label("/api/v1/chats/mine"), "/api/v1/chats/mine");
-        assert_eq!(route_label("/static/js/app.js"), "/static/{path}");
-        assert_eq!(route_label("/"), "/");
-        assert_eq!(route_label("/api/v1/chats/a/b/c/d"), "unmatched");
-        assert_eq!(route_label("/wp-admin.php"), "unmatched");
-    }
+    metrics.db_size_bytes.set(db_size_bytes);
+    TextEncoder::new().encode_to_string(&metrics.registry.gather())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn unusual_methods_share_one_label() {
-        assert_eq!(method_label(&Method::GET), "GET");
-        let custom = Method::from_bytes(b"BREW").unwrap();
-        assert_eq!(method_label(&custom), "other");
-    }
 
     #[test]
     fn a_held_poll_is_counted_until_it_ends() {

@@ -2,8 +2,8 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use crate::domain::Agent;
 use crate::domain::Role;
-use crate::model::Agent;
 
 pub const COLUMNS: &str = "a.id, a.name, a.email, a.role, a.disabled, a.created_at";
 

@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::model::Attachment;
+use crate::domain::Attachment;
 
 /// An attachment's bytes and what a download needs to answer.
 pub struct Download {

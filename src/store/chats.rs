@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::model::{Chat, ReadMarkers};
+use crate::domain::{Chat, ChatStatus, ReadMarkers};
 use crate::store::{agents, messages, visitors};
 
 const SELECT: &str = "SELECT c.id, c.status, c.created_at, c.last_seq, c.last_message_at,
@@ -73,7 +73,7 @@ pub fn find_bare(conn: &Connection, id: &str) -> rusqlite::Result<Option<Chat>> 
 /// The few fields an access check needs, without the joins.
 pub struct Access {
     pub visitor_id: String,
-    pub status: String,
+    pub status: ChatStatus,
     pub last_seq: i64,
     pub read: ReadMarkers,
 }
@@ -100,7 +100,7 @@ pub fn access(conn: &Connection, id: &str) -> rusqlite::Result<Option<Access>> {
 /// Which chats an agent's list shows.
 pub struct Filter<'a> {
     /// `None`: every status.
-    pub status: Option<&'a str>,
+    pub status: Option<ChatStatus>,
     /// `Some("")`: unassigned only; `Some(id)`: that agent's.
     pub assignee: Option<&'a str>,
     pub limit: usize,
@@ -163,7 +163,12 @@ pub fn insert(
     Ok(())
 }
 
-pub fn set_status(conn: &Connection, id: &str, status: &str, at: &str) -> rusqlite::Result<()> {
+pub fn set_status(
+    conn: &Connection,
+    id: &str,
+    status: ChatStatus,
+    at: &str,
+) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "UPDATE chats SET status = ?2,
                 closed_at = CASE WHEN ?2 = 'closed' THEN ?3 ELSE NULL END

@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::model::{Attachment, Author, Message};
+use crate::domain::{Attachment, Author, Message, Sender};
 
 const SELECT: &str = "SELECT m.seq, m.id, m.chat_id, m.sender, m.author_id,
         COALESCE(ag.name, vi.name), m.body, m.client_id, m.event, m.created_at,
@@ -102,7 +102,7 @@ pub fn find_by_client_id(
 pub struct NewMessage<'a> {
     pub id: String,
     pub chat_id: &'a str,
-    pub sender: &'a str,
+    pub sender: Sender,
     pub author: Option<Author>,
     pub body: String,
     pub client_id: Option<String>,
@@ -132,7 +132,7 @@ pub fn insert(conn: &Connection, new: NewMessage) -> rusqlite::Result<Message> {
     ])?;
     let seq = conn.last_insert_rowid();
     // Counted at insert: a job that fails after this (rare) rolls back yet stays counted.
-    crate::metrics::message_stored(new.sender);
+    crate::metrics::message_stored(new.sender.as_str());
     conn.prepare_cached(
         "UPDATE chats SET last_seq = ?2, last_message_at = ?3,
                 unread_for_agents = unread_for_agents + (?4 = 'visitor'),
@@ -144,7 +144,7 @@ pub fn insert(conn: &Connection, new: NewMessage) -> rusqlite::Result<Message> {
         id: new.id,
         seq,
         chat_id: new.chat_id.to_string(),
-        sender: new.sender.to_string(),
+        sender: new.sender,
         author: new.author,
         body: new.body,
         client_id: new.client_id,
@@ -183,7 +183,7 @@ pub fn insert_event(
         NewMessage {
             id: crate::domain::new_id(),
             chat_id,
-            sender: "system",
+            sender: Sender::System,
             author: actor,
             body,
             client_id: None,

@@ -10,6 +10,7 @@ pub mod chats;
 pub mod messages;
 pub mod stats;
 pub mod tokens;
+mod values;
 pub mod visitors;
 pub mod webhooks;
 mod writer;
@@ -22,7 +23,7 @@ use std::time::Duration;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 
-use crate::error::ApiError;
+use crate::domain::DomainError;
 pub use writer::Writer;
 
 /// The whole schema, applied to an empty database.
@@ -199,29 +200,30 @@ impl Store {
     }
 
     /// Runs a read-only query on a pooled connection, off the async threads.
-    pub async fn read<T, F>(&self, query: F) -> Result<T, ApiError>
+    pub async fn read<T, F>(&self, query: F) -> Result<T, DomainError>
     where
-        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, DomainError> + Send + 'static,
         T: Send + 'static,
     {
         let _permit = self
             .read_permits
             .acquire()
             .await
-            .map_err(|_| ApiError::Unavailable)?;
+            .map_err(|_| DomainError::Unavailable)?;
         let pool = self.pool.clone();
-        actix_web::web::block(move || {
+        tokio::task::spawn_blocking(move || {
             let conn = pool.get()?;
             query(&conn)
         })
-        .await?
+        .await
+        .map_err(|e| DomainError::Internal(Box::new(e)))?
     }
 
     /// Runs `job` in the writer's transaction; resolves once that transaction has committed.
     /// An `Err` from the job rolls back only the job's own changes.
-    pub async fn write<T, F>(&self, job: F) -> Result<T, ApiError>
+    pub async fn write<T, F>(&self, job: F) -> Result<T, DomainError>
     where
-        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, DomainError> + Send + 'static,
         T: Send + 'static,
     {
         self.writer.run(job).await

@@ -56,12 +56,14 @@ pub fn delete(conn: &Connection, hash: &[u8]) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Revokes every token of an owner except `keep` (e.g. the session changing a password).
+/// Revokes every token of an owner except `keep` (e.g. the session changing a password);
+/// returns the hashes revoked, so their held polls can be answered.
 pub fn delete_for_owner(
     conn: &Connection,
     owner_id: &str,
     keep: Option<&[u8]>,
-) -> rusqlite::Result<usize> {
-    conn.prepare_cached("DELETE FROM tokens WHERE owner_id = ?1 AND hash IS NOT ?2")?
-        .execute(params![owner_id, keep])
+) -> rusqlite::Result<Vec<[u8; 32]>> {
+    conn.prepare_cached("DELETE FROM tokens WHERE owner_id = ?1 AND hash IS NOT ?2 RETURNING hash")?
+        .query_map(params![owner_id, keep], |row| row.get::<_, [u8; 32]>(0))?
+        .collect()
 }

@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::model::Visitor;
+use crate::domain::Visitor;
 
 pub const COLUMNS: &str = "v.id, v.name, v.email, v.page_url, v.created_at";
 

@@ -12,7 +12,7 @@ use std::time::Instant;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use crate::error::ApiError;
+use crate::domain::DomainError;
 use crate::store::WalRestart;
 
 /// Most jobs committed in one transaction; bounds the latency of the first job in a batch.
@@ -40,44 +40,39 @@ impl Writer {
     }
 
     /// Runs `job` in the next transaction and waits for its commit.
-    pub async fn run<T, F>(&self, job: F) -> Result<T, ApiError>
+    pub async fn run<T, F>(&self, job: F) -> Result<T, DomainError>
     where
-        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, DomainError> + Send + 'static,
         T: Send + 'static,
     {
         let (done, outcome) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let result = match conn {
                 Some(conn) => in_savepoint(conn, job),
-                None => Err(ApiError::Unavailable),
+                None => Err(DomainError::Unavailable),
             };
             Box::new(move |commit: Result<(), &rusqlite::Error>| {
                 let answer = match commit {
                     Ok(()) => result,
-                    Err(e) => Err(ApiError::Internal(Box::new(std::io::Error::other(
-                        format!("commit failed: {e}"),
-                    )))),
+                    Err(e) => Err(DomainError::Storage(format!("commit failed: {e}").into())),
                 };
                 // The caller may have gone away (client disconnected): nothing to do then.
                 let _ = done.send(answer);
             })
         });
-        self.jobs.send(job).map_err(|_| ApiError::Unavailable)?;
-        outcome.await.map_err(|_| ApiError::Unavailable)?
+        self.jobs.send(job).map_err(|_| DomainError::Unavailable)?;
+        outcome.await.map_err(|_| DomainError::Unavailable)?
     }
 }
 
 /// Runs one job so that its failure (an error or a panic) undoes only its own changes.
 fn in_savepoint<T>(
     conn: &Connection,
-    job: impl FnOnce(&Connection) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
+    job: impl FnOnce(&Connection) -> Result<T, DomainError>,
+) -> Result<T, DomainError> {
     conn.prepare_cached("SAVEPOINT job")?.execute([])?;
-    let result = catch_unwind(AssertUnwindSafe(|| job(conn))).unwrap_or_else(|_| {
-        Err(ApiError::Internal(Box::new(std::io::Error::other(
-            "a write job panicked",
-        ))))
-    });
+    let result = catch_unwind(AssertUnwindSafe(|| job(conn)))
+        .unwrap_or_else(|_| Err(DomainError::internal("a write job panicked")));
     if result.is_err() {
         conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
     }

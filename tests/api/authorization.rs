@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use parley::http::routes::{Access, ROUTES};
 use serde_json::{json, Value};
 
 use crate::helpers::{contract_code, spawn_app, Reply, TestApp};
@@ -119,6 +120,7 @@ fn admin_only(ok: u16) -> [u16; 6] {
 fn routes() -> Vec<Route> {
     vec![
         route("GET", "/healthz", no_body, public(200)),
+        route("GET", "/metrics", no_body, public(200)),
         route("GET", "/api/v1/config", no_body, public(200)),
         route(
             "POST",
@@ -464,33 +466,14 @@ async fn every_route_answers_every_kind_of_caller_as_the_table_says() {
     );
 }
 
-/// `(METHOD, path)` of every route in `src/api/mod.rs`, paths with `{…}` as `{}`.
+/// `(METHOD, path)` of every route of the JSON API in the server's route table, paths with
+/// `{…}` as `{}`.
 fn served_routes() -> BTreeSet<(String, String)> {
-    let source = include_str!("../../src/api/mod.rs");
-    let start = source
-        .find("pub fn routes")
-        .expect("src/api/mod.rs has `pub fn routes`");
-    let body = &source[start..];
-    let body = &body[..body.find("\n}\n").unwrap_or(body.len())];
-    let mut served = BTreeSet::new();
-    // `.route("/healthz", web::get()…)` outside the scope, then `web::resource("…")` inside it.
-    for (marker, prefix) in [(".route(\"", ""), ("web::resource(\"", "/api/v1")] {
-        for chunk in body.split(marker).skip(1) {
-            let path = &chunk[..chunk.find('"').unwrap()];
-            let own = chunk.find(".service(").map_or(chunk, |end| &chunk[..end]);
-            let own = if marker == ".route(\"" {
-                &own[..own.find(')').map_or(own.len(), |i| i + 1)]
-            } else {
-                own
-            };
-            for method in ["get", "post", "put", "patch", "delete", "head"] {
-                if own.contains(&format!("web::{method}()")) {
-                    served.insert((method.to_uppercase(), normalize(&format!("{prefix}{path}"))));
-                }
-            }
-        }
-    }
-    served
+    ROUTES
+        .iter()
+        .filter(|r| r.api)
+        .map(|r| (r.verb.as_str().to_string(), normalize(r.path)))
+        .collect()
 }
 
 /// A path without its query, with every `{…}` segment written `{}`.
@@ -529,6 +512,39 @@ fn every_route_of_the_api_is_in_the_table() {
         stale.is_empty(),
         "table rows that are not served: {stale:?}"
     );
+}
+
+/// The refusals a route's declared access implies, in the order of `CALLERS` (`0` where
+/// the caller is allowed).
+fn refusals(access: Access) -> [u16; 6] {
+    match access {
+        Access::Public => public(0),
+        Access::Visitor => visitor_self(0),
+        Access::OwnerOrAgent => owner_or_agent(0),
+        Access::Agent => agent_only(0),
+        Access::Admin => admin_only(0),
+    }
+}
+
+#[test]
+fn the_declared_access_of_each_route_is_what_the_table_expects() {
+    let mut disagreements = Vec::new();
+    for route in routes() {
+        let served = ROUTES.iter().find(|r| {
+            r.verb.as_str() == route.method && normalize(r.path) == normalize(route.path)
+        });
+        let Some(served) = served else { continue };
+        let expected = route
+            .expect
+            .map(|status| if status < 300 { 0 } else { status });
+        if refusals(served.access) != expected {
+            disagreements.push(format!(
+                "{} {}: declared {:?}",
+                route.method, route.path, served.access
+            ));
+        }
+    }
+    assert!(disagreements.is_empty(), "{disagreements:#?}");
 }
 
 /// The other visitor's answer on a route, its path naming `chat_id` and `attachment_id`.

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use parley::config::Config;
-use parley::startup::{Application, Stopper};
+use parley::http::server::{Application, Stopper};
+use parley::store::Store;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -24,7 +25,7 @@ pub struct TestApp {
     pub admin_password: String,
     pub client: reqwest::Client,
     pub stopper: Stopper,
-    pub state: actix_web::web::Data<parley::state::AppState>,
+    pub store: Store,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
     /// Keeps the database's directory alive as long as the app.
     pub dir: tempfile::TempDir,
@@ -61,6 +62,25 @@ impl Reply {
     }
 }
 
+/// The configuration of a test server, made by the binary's own parser and defaults: an
+/// ephemeral port, this database, two workers, and the test admin.
+pub fn test_config(db: &std::path::Path) -> Config {
+    Config::parse_from([
+        "parley".as_ref(),
+        "--addr".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--workers".as_ref(),
+        "2".as_ref(),
+        "--db".as_ref(),
+        db.as_os_str(),
+        "--admin-email".as_ref(),
+        ADMIN_EMAIL.as_ref(),
+        "--admin-password".as_ref(),
+        ADMIN_PASSWORD.as_ref(),
+    ] as [&std::ffi::OsStr; 11])
+    .expect("the test configuration parses")
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
@@ -69,16 +89,14 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("a temp dir can be made");
     let db_path = dir.path().join("parley.db");
-    let mut config = Config::for_tests(db_path.clone());
-    config.admin_email = Some(ADMIN_EMAIL.into());
-    config.admin_password = Some(ADMIN_PASSWORD.into());
+    let mut config = test_config(&db_path);
     // Functional tests send fast from one address; tests of the limits turn them back on.
     config.rate_limits = false;
     adjust(&mut config);
     let app = Application::build(config).await.expect("the app builds");
     let port = app.port();
     let stopper = app.stopper();
-    let state = app.state();
+    let store = app.store();
     let server = tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -91,7 +109,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
             .build()
             .expect("a client builds"),
         stopper,
-        state,
+        store,
         server,
         dir,
     }

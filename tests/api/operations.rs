@@ -245,9 +245,13 @@ async fn retention_deletes_only_chats_closed_long_enough_ago() {
     .await
     .assert_status(200);
 
-    let kept = parley::retention::sweep(&app.state.store, 1).await.unwrap();
+    let kept = parley::services::retention::sweep(&app.store, 1)
+        .await
+        .unwrap();
     assert_eq!(kept, 0, "closed less than a day ago");
-    let deleted = parley::retention::sweep(&app.state.store, 0).await.unwrap();
+    let deleted = parley::services::retention::sweep(&app.store, 0)
+        .await
+        .unwrap();
     assert_eq!(deleted, 1);
     app.call(
         "GET",

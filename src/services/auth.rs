@@ -1,68 +1,22 @@
-//! Who is calling: bearer tokens (random, stored hashed), agent passwords (argon2id),
-//! and the [`Caller`] extractor every protected handler takes.
+//! Who is calling: bearer tokens (random, stored hashed), agent passwords (argon2id), and
+//! [`Sessions`], which turns a token into a [`Caller`] without a database read per request
+//! and makes a revocation take effect at once, held polls included.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
 use argon2::Argon2;
-use futures_util::future::LocalBoxFuture;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::domain::{self, Role};
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::domain::{self, Caller, DomainError};
+use crate::poll::Hub;
 use crate::store::tokens::{self, Owner};
-
-/// The authenticated caller of a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Caller {
-    Visitor { id: String },
-    Agent { id: String, role: Role },
-}
-
-impl Caller {
-    pub fn id(&self) -> &str {
-        match self {
-            Caller::Visitor { id } | Caller::Agent { id, .. } => id,
-        }
-    }
-
-    pub fn is_agent(&self) -> bool {
-        matches!(self, Caller::Agent { .. })
-    }
-
-    /// The agent's id, or `403` for a visitor.
-    pub fn require_agent(&self) -> Result<&str, ApiError> {
-        match self {
-            Caller::Agent { id, .. } => Ok(id),
-            Caller::Visitor { .. } => Err(ApiError::Forbidden("only agents may do this")),
-        }
-    }
-
-    pub fn require_admin(&self) -> Result<&str, ApiError> {
-        match self {
-            Caller::Agent {
-                id,
-                role: Role::Admin,
-            } => Ok(id),
-            _ => Err(ApiError::Forbidden("only admins may do this")),
-        }
-    }
-
-    /// The visitor's id, or `403` for an agent.
-    pub fn require_visitor(&self) -> Result<&str, ApiError> {
-        match self {
-            Caller::Visitor { id } => Ok(id),
-            Caller::Agent { .. } => Err(ApiError::Forbidden("only visitors may do this")),
-        }
-    }
-}
+use crate::store::Store;
 
 /// A new bearer token and the hash that is stored for it.
 pub struct NewToken {
@@ -86,12 +40,12 @@ pub fn hash_token(token: &str) -> [u8; 32] {
 }
 
 /// argon2id with the crate's recommended parameters.
-pub fn hash_password(password: &str) -> Result<String, ApiError> {
+pub fn hash_password(password: &str) -> Result<String, DomainError> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
-        .map_err(|e| ApiError::Internal(Box::new(std::io::Error::other(e.to_string()))))
+        .map_err(|e| DomainError::internal(format!("password hashing failed: {e}")))
 }
 
 /// Checks a password against a stored hash (argon2's comparison is constant-time).
@@ -117,12 +71,12 @@ const SESSION_CACHE_MAX: usize = 100_000;
 type CachedOwners = HashMap<[u8; 32], (Owner, Instant)>;
 
 /// Token hash → owner, so a request does not hit the database to authenticate.
-#[derive(Clone, Default)]
-pub struct SessionCache {
-    entries: Arc<Mutex<CachedOwners>>,
+#[derive(Default)]
+struct SessionCache {
+    entries: Mutex<CachedOwners>,
     /// Bumped by every revocation: a lookup that started before one is not cached, so a
     /// revoked token cannot slip back in between its database read and the cache write.
-    generation: Arc<std::sync::atomic::AtomicU64>,
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl SessionCache {
@@ -152,8 +106,8 @@ impl SessionCache {
         entries.insert(hash, (owner, Instant::now()));
     }
 
-    /// Forgets one token (logout).
-    pub fn forget(&self, hash: &[u8; 32]) {
+    /// Forgets one token.
+    fn forget(&self, hash: &[u8; 32]) {
         self.entries
             .lock()
             .expect("cache lock is never poisoned")
@@ -161,7 +115,7 @@ impl SessionCache {
     }
 
     /// Forgets every token of an owner (disable, password change).
-    pub fn forget_owner(&self, owner_id: &str) {
+    fn forget_owner(&self, owner_id: &str) {
         let mut entries = self.entries.lock().expect("cache lock is never poisoned");
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -171,45 +125,57 @@ impl SessionCache {
     }
 }
 
-/// The bearer token of a request, if it has a well-formed one.
-pub fn bearer(req: &HttpRequest) -> Option<&str> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= 128)
-        .then_some(token)
+/// Authenticates tokens and revokes them. Cheap to clone.
+#[derive(Clone)]
+pub struct Sessions {
+    store: Store,
+    hub: Hub,
+    cache: Arc<SessionCache>,
 }
 
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+impl Sessions {
+    pub fn new(store: Store, hub: Hub) -> Self {
+        Self {
+            store,
+            hub,
+            cache: Arc::default(),
+        }
+    }
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let hash = bearer(req).map(hash_token);
-        Box::pin(async move {
-            let (Some(state), Some(hash)) = (state, hash) else {
-                return Err(ApiError::Unauthorized);
-            };
-            let owner = match state.sessions.get(&hash) {
-                Some(owner) => owner,
-                None => {
-                    let generation = state.sessions.generation();
-                    let now = domain::now();
-                    let owner = state
-                        .store
-                        .read(move |conn| Ok(tokens::lookup(conn, &hash, &now)?))
-                        .await?
-                        .ok_or(ApiError::Unauthorized)?;
-                    state.sessions.put(hash, owner.clone(), generation);
-                    owner
-                }
-            };
-            Ok(match owner {
-                Owner::Visitor { id } => Caller::Visitor { id },
-                Owner::Agent { id, role } => Caller::Agent { id, role },
-            })
+    /// The live owner of a token hash, or `Unauthorized`.
+    pub async fn authenticate(&self, hash: [u8; 32]) -> Result<Caller, DomainError> {
+        let owner = match self.cache.get(&hash) {
+            Some(owner) => owner,
+            None => {
+                let generation = self.cache.generation();
+                let now = domain::now();
+                let owner = self
+                    .store
+                    .read(move |conn| Ok(tokens::lookup(conn, &hash, &now)?))
+                    .await?
+                    .ok_or(DomainError::Unauthorized)?;
+                self.cache.put(hash, owner.clone(), generation);
+                owner
+            }
+        };
+        Ok(match owner {
+            Owner::Visitor { id } => Caller::Visitor { id },
+            Owner::Agent { id, role } => Caller::Agent { id, role },
         })
+    }
+
+    /// Call after the deletion of these tokens committed: they stop working at once, and
+    /// their held polls answer `401` now rather than deliver one more message.
+    pub fn revoked(&self, hashes: &[[u8; 32]]) {
+        for hash in hashes {
+            self.cache.forget(hash);
+        }
+        self.hub.revoke(hashes);
+    }
+
+    /// Call after an owner's role or state changed: its cached sessions are read again.
+    pub fn owner_changed(&self, owner_id: &str) {
+        self.cache.forget_owner(owner_id);
     }
 }
 

@@ -25,13 +25,11 @@ use sha2::Sha256;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use crate::domain;
-use crate::error::ApiError;
-use crate::hub::Hub;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{self, Caller, Chat, DomainError, Message};
 use crate::metrics;
-use crate::model::{Chat, Message};
-use crate::state::AppState;
-use crate::store::webhooks::{self as queue, Head, NewDelivery};
+use crate::store::webhooks::{self as queue, Head, NewDelivery, Webhook};
 use crate::store::Store;
 
 /// The events a webhook can subscribe to.
@@ -71,26 +69,26 @@ impl NewWebhook {
         url: String,
         events: Vec<String>,
         secret: Option<String>,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, DomainError> {
         if url.len() > MAX_URL_BYTES {
-            return Err(ApiError::invalid(format!(
+            return Err(DomainError::invalid(format!(
                 "url must be at most {MAX_URL_BYTES} bytes"
             )));
         }
         let parsed = reqwest::Url::parse(&url)
-            .map_err(|_| ApiError::invalid("url must be an absolute http or https URL"))?;
+            .map_err(|_| DomainError::invalid("url must be an absolute http or https URL"))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-            return Err(ApiError::invalid(
+            return Err(DomainError::invalid(
                 "url must be an absolute http or https URL",
             ));
         }
         if events.is_empty() {
-            return Err(ApiError::invalid("events must name at least one event"));
+            return Err(DomainError::invalid("events must name at least one event"));
         }
         let mut unique: Vec<String> = Vec::with_capacity(events.len());
         for event in events {
             if !EVENTS.contains(&event.as_str()) {
-                return Err(ApiError::invalid(format!(
+                return Err(DomainError::invalid(format!(
                     "unknown event; known events are {}",
                     EVENTS.join(", ")
                 )));
@@ -102,7 +100,7 @@ impl NewWebhook {
         let secret = match secret {
             None => new_secret(),
             Some(s) if s.is_empty() || s.len() > MAX_SECRET_BYTES => {
-                return Err(ApiError::invalid(format!(
+                return Err(DomainError::invalid(format!(
                     "secret must be 1-{MAX_SECRET_BYTES} bytes"
                 )))
             }
@@ -167,7 +165,7 @@ struct Inner {
 
 impl Webhooks {
     /// The handle for a database, knowing whether it has any active webhook.
-    pub async fn load(store: &Store) -> Result<Self, ApiError> {
+    pub async fn load(store: &Store) -> Result<Self, DomainError> {
         let count = store.read(|conn| Ok(queue::count_active(conn)?)).await?;
         let webhooks = Self::default();
         webhooks.set_active(count > 0);
@@ -189,7 +187,7 @@ impl Webhooks {
         event: &str,
         chat_id: &str,
         fields: impl FnOnce() -> Map<String, Value>,
-    ) -> Result<usize, ApiError> {
+    ) -> Result<usize, DomainError> {
         if !self.inner.active.load(Ordering::SeqCst) {
             return Ok(0);
         }
@@ -207,7 +205,7 @@ impl Webhooks {
             body.insert("id".into(), json!(id));
             body.insert("created_at".into(), json!(created_at));
             body.extend(fields.clone());
-            let payload = serde_json::to_string(&body).map_err(|e| ApiError::Internal(e.into()))?;
+            let payload = serde_json::to_string(&body)?;
             queue::insert_delivery(
                 conn,
                 &NewDelivery {
@@ -224,7 +222,7 @@ impl Webhooks {
     }
 
     /// `message.created` for a visitor's or agent's message: `{…, chat_id, message}`.
-    pub fn message_created(&self, conn: &Connection, message: &Message) -> Result<(), ApiError> {
+    pub fn message_created(&self, conn: &Connection, message: &Message) -> Result<(), DomainError> {
         self.enqueue(conn, "message.created", &message.chat_id, || {
             fields([
                 ("chat_id", json!(message.chat_id)),
@@ -235,7 +233,7 @@ impl Webhooks {
     }
 
     /// `chat.created`: `{…, chat_id, chat}`.
-    pub fn chat_created(&self, conn: &Connection, chat: &Chat) -> Result<(), ApiError> {
+    pub fn chat_created(&self, conn: &Connection, chat: &Chat) -> Result<(), DomainError> {
         self.enqueue(conn, "chat.created", &chat.id, || {
             fields([("chat_id", json!(chat.id)), ("chat", json!(chat))])
         })
@@ -243,7 +241,7 @@ impl Webhooks {
     }
 
     /// `chat.closed`, with the system message that records it: `{…, chat_id, message}`.
-    pub fn chat_closed(&self, conn: &Connection, message: &Message) -> Result<(), ApiError> {
+    pub fn chat_closed(&self, conn: &Connection, message: &Message) -> Result<(), DomainError> {
         self.enqueue(conn, "chat.closed", &message.chat_id, || {
             fields([
                 ("chat_id", json!(message.chat_id)),
@@ -262,13 +260,69 @@ impl Webhooks {
     }
 }
 
+/// Registers a webhook (admins only); returns it with its secret, which is shown only now.
+pub async fn register(
+    store: &Store,
+    webhooks: &Webhooks,
+    caller: &Caller,
+    new: NewWebhook,
+) -> Result<(Webhook, String), DomainError> {
+    caller.require_admin()?;
+    let webhook = Webhook {
+        id: domain::new_id(),
+        url: new.url,
+        events: new.events,
+        created_at: domain::now(),
+        disabled: false,
+    };
+    let secret = new.secret;
+    let hooks = webhooks.clone();
+    store
+        .write(move |conn| {
+            queue::insert(conn, &webhook, &secret)?;
+            // In the writer, so every change committed after this one is reported.
+            hooks.set_active(true);
+            Ok((webhook, secret))
+        })
+        .await
+}
+
+/// Every webhook, without secrets (admins only).
+pub async fn list(store: &Store, caller: &Caller) -> Result<Vec<Webhook>, DomainError> {
+    caller.require_admin()?;
+    store.read(|conn| Ok(queue::list(conn)?)).await
+}
+
+/// Deletes a webhook and its undelivered events (admins only).
+pub async fn remove(
+    store: &Store,
+    webhooks: &Webhooks,
+    caller: &Caller,
+    id: String,
+) -> Result<(), DomainError> {
+    caller.require_admin()?;
+    let hooks = webhooks.clone();
+    store
+        .write(move |conn| {
+            if !queue::delete(conn, &id)? {
+                return Err(DomainError::NotFound);
+            }
+            hooks.set_active(queue::count_active(conn)? > 0);
+            Ok(())
+        })
+        .await
+}
+
 fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-/// Starts the delivery worker on the current runtime; it stops when the hub shuts down.
+/// Starts the delivery worker on the current runtime; it stops with `shutdown`.
 pub fn start_worker(
-    state: &AppState,
+    store: Store,
+    webhooks: Webhooks,
+    shutdown: CancellationToken,
+    retry_base: Duration,
 ) -> Result<tokio::task::JoinHandle<()>, Box<dyn std::error::Error>> {
     let client = reqwest::Client::builder()
         .timeout(SEND_TIMEOUT)
@@ -278,18 +332,18 @@ pub fn start_worker(
         .user_agent(concat!("Parley-Webhooks/", env!("CARGO_PKG_VERSION")))
         .build()?;
     let worker = Arc::new(Worker {
-        store: state.store.clone(),
-        hub: state.hub.clone(),
-        webhooks: state.webhooks.clone(),
+        store,
+        shutdown,
+        webhooks,
         client,
-        retry_base: Duration::from_millis(state.config.webhook_retry_base_ms.max(1)),
+        retry_base: retry_base.max(Duration::from_millis(1)),
     });
     Ok(tokio::spawn(worker.run()))
 }
 
 struct Worker {
     store: Store,
-    hub: Hub,
+    shutdown: CancellationToken,
     webhooks: Webhooks,
     client: reqwest::Client,
     retry_base: Duration,
@@ -304,7 +358,7 @@ impl Worker {
         let mut in_flight: HashMap<tokio::task::Id, i64> = HashMap::new();
         let mut last_prune: Option<std::time::Instant> = None;
         loop {
-            if self.hub.is_shutting_down() {
+            if self.shutdown.is_cancelled() {
                 break;
             }
             if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
@@ -356,7 +410,7 @@ impl Worker {
                     };
                     in_flight.remove(&id);
                 }
-                _ = self.hub.shutting_down() => break,
+                _ = self.shutdown.cancelled() => break,
             }
         }
         // Sends cut off here stay pending and go out again after the restart.
@@ -478,7 +532,7 @@ mod tests {
         ];
         for (url, events) in bad {
             let error = NewWebhook::parse(url.into(), events, None).unwrap_err();
-            assert_eq!(error.code(), "invalid", "{url}");
+            assert!(matches!(error, DomainError::Invalid(_)), "{url}");
         }
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL_BYTES));
         assert!(NewWebhook::parse(long, vec!["chat.created".into()], None).is_err());

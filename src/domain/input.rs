@@ -1,8 +1,6 @@
-//! Validated input types: handlers receive values that already obey the contract's rules.
+//! Validated input: services receive values that already obey the contract's rules.
 
-use crate::error::ApiError;
-use time::macros::format_description;
-use time::OffsetDateTime;
+use crate::domain::DomainError;
 
 /// Longest message body, in characters (not bytes).
 pub const MAX_BODY_CHARS: usize = 4000;
@@ -12,12 +10,12 @@ pub const MAX_BODY_CHARS: usize = 4000;
 pub struct MessageBody(String);
 
 impl MessageBody {
-    pub fn parse(raw: String) -> Result<Self, ApiError> {
+    pub fn parse(raw: String) -> Result<Self, DomainError> {
         if raw.trim().is_empty() {
-            return Err(ApiError::invalid("body must not be empty"));
+            return Err(DomainError::invalid("body must not be empty"));
         }
         if raw.chars().count() > MAX_BODY_CHARS {
-            return Err(ApiError::invalid(format!(
+            return Err(DomainError::invalid(format!(
                 "body must be at most {MAX_BODY_CHARS} characters"
             )));
         }
@@ -34,12 +32,12 @@ impl MessageBody {
 pub struct ClientId(String);
 
 impl ClientId {
-    pub fn parse(raw: String) -> Result<Self, ApiError> {
+    pub fn parse(raw: String) -> Result<Self, DomainError> {
         let valid_chars = raw
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if raw.is_empty() || raw.len() > 64 || !valid_chars {
-            return Err(ApiError::invalid(
+            return Err(DomainError::invalid(
                 "client_id must be 1-64 characters of A-Z, a-z, 0-9, _ and -",
             ));
         }
@@ -52,10 +50,10 @@ impl ClientId {
 }
 
 /// A person's display name: trimmed, 1–100 characters.
-pub fn parse_name(raw: &str) -> Result<String, ApiError> {
+pub fn parse_name(raw: &str) -> Result<String, DomainError> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
+        return Err(DomainError::invalid(
             "name must be 1-100 characters without control characters",
         ));
     }
@@ -63,7 +61,7 @@ pub fn parse_name(raw: &str) -> Result<String, ApiError> {
 }
 
 /// An email address: trimmed, lower-cased, one `@` with text on both sides, at most 254 bytes.
-pub fn parse_email(raw: &str) -> Result<String, ApiError> {
+pub fn parse_email(raw: &str) -> Result<String, DomainError> {
     let email = raw.trim().to_lowercase();
     let well_formed = match email.split_once('@') {
         Some((local, domain)) => {
@@ -75,7 +73,7 @@ pub fn parse_email(raw: &str) -> Result<String, ApiError> {
         None => false,
     };
     if !well_formed || email.len() > 254 {
-        return Err(ApiError::invalid("email is not a valid address"));
+        return Err(DomainError::invalid("email is not a valid address"));
     }
     Ok(email)
 }
@@ -84,10 +82,10 @@ pub fn parse_email(raw: &str) -> Result<String, ApiError> {
 pub const MIN_PASSWORD_CHARS: usize = 10;
 
 /// An agent password: 10–1024 characters (the upper bound keeps hashing cheap to refuse).
-pub fn parse_password(raw: &str) -> Result<String, ApiError> {
+pub fn parse_password(raw: &str) -> Result<String, DomainError> {
     let chars = raw.chars().count();
     if !(MIN_PASSWORD_CHARS..=1024).contains(&chars) {
-        return Err(ApiError::invalid(format!(
+        return Err(DomainError::invalid(format!(
             "password must be {MIN_PASSWORD_CHARS}-1024 characters"
         )));
     }
@@ -99,50 +97,6 @@ pub fn parse_page_url(raw: &str) -> Option<String> {
     let url = raw.trim();
     let is_web = url.starts_with("http://") || url.starts_with("https://");
     (is_web && url.len() <= 2048 && !url.chars().any(char::is_control)).then(|| url.to_string())
-}
-
-/// Agent roles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Admin,
-    Agent,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Agent => "agent",
-        }
-    }
-
-    pub fn from_db(raw: &str) -> Self {
-        if raw == "admin" {
-            Role::Admin
-        } else {
-            Role::Agent
-        }
-    }
-}
-
-/// The instant as the contract writes it: RFC 3339 UTC with milliseconds.
-pub fn timestamp(at: OffsetDateTime) -> String {
-    let format =
-        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    at.to_offset(time::UtcOffset::UTC)
-        .format(&format)
-        .expect("a UTC date always formats")
-}
-
-/// Now, in the contract's timestamp format.
-pub fn now() -> String {
-    timestamp(OffsetDateTime::now_utc())
-}
-
-/// A new time-ordered id.
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
 }
 
 #[cfg(test)]
@@ -198,13 +152,5 @@ mod tests {
             parse_page_url("https://a.example/x").as_deref(),
             Some("https://a.example/x")
         );
-    }
-
-    #[test]
-    fn timestamps_have_milliseconds_and_z() {
-        let at = OffsetDateTime::from_unix_timestamp_nanos(1_795_304_200_123_456_789).unwrap();
-        let text = timestamp(at);
-        assert!(text.ends_with('Z') && text.len() == 24, "{text}");
-        assert!(text.contains(".123Z"));
     }
 }

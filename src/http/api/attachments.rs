@@ -12,31 +12,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::json;
 
-use crate::api::chats::visible_chat;
-use crate::api::client_ip;
-use crate::api::messages::append;
-use crate::auth::Caller;
-use crate::domain::{self, ClientId, MessageBody};
-use crate::error::ApiError;
-use crate::model::Attachment;
-use crate::state::AppState;
-use crate::store::attachments;
-
-/// Types a browser may show inline: raster images only (SVG can carry script).
-const INLINE_TYPES: &[&str] = &[
-    "image/png",
-    "image/jpeg",
-    "image/gif",
-    "image/webp",
-    "image/avif",
-    "image/bmp",
-];
-
-/// A file ready to be stored with its message.
-pub struct Upload {
-    pub attachment: Attachment,
-    pub data: Vec<u8>,
-}
+use crate::config::Config;
+use crate::domain::{Caller, ClientId, MessageBody};
+use crate::http::api::messages::created_or_ok;
+use crate::http::error::ApiError;
+use crate::http::extract::client_ip;
+use crate::services::attachments::{self, Upload, INLINE_TYPES};
+use crate::services::messages::MessageService;
+use crate::store::Store;
 
 /// The parts of the multipart form this endpoint reads.
 #[derive(Default)]
@@ -49,55 +32,29 @@ struct Form {
 /// `POST /api/v1/chats/{id}/attachments` (multipart: `file`, optional `client_id` and `body`)
 /// → `201 {message}`, or `200 {message}` for a repeated `client_id`.
 pub async fn upload_attachment(
-    state: web::Data<AppState>,
+    messages: web::Data<MessageService>,
+    config: web::Data<Config>,
     caller: Caller,
     req: HttpRequest,
     path: web::Path<String>,
     payload: Multipart,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .limits
-        .check_send(client_ip(&req, state.config.trust_proxy), &caller)?;
-    let form = read_form(payload, state.config.max_upload).await?;
+    messages.check_send(client_ip(&req), &caller)?;
+    let form = read_form(payload, config.max_upload).await?;
     let (name, data) = form
         .file
         .ok_or_else(|| ApiError::invalid("the form needs a file field named `file`"))?;
-    if data.is_empty() {
-        return Err(ApiError::invalid("the file is empty"));
-    }
-    let name = clean_file_name(&name);
+    let upload = Upload::new(&name, data)?;
     let body = MessageBody::parse(
         form.body
             .filter(|b| !b.trim().is_empty())
-            .unwrap_or_else(|| name.clone()),
+            .unwrap_or_else(|| upload.attachment.name.clone()),
     )?;
     let client_id = form.client_id.map(ClientId::parse).transpose()?;
-    let id = domain::new_id();
-    let upload = Upload {
-        attachment: Attachment {
-            url: Attachment::url_for(&id),
-            id,
-            name,
-            size: data.len() as i64,
-            content_type: detect_content_type(&data),
-        },
-        data,
-    };
-    let (message, created) = append(
-        &state,
-        caller,
-        path.into_inner(),
-        body,
-        client_id,
-        Some(upload),
-    )
-    .await?;
-    let mut response = if created {
-        HttpResponse::Created()
-    } else {
-        HttpResponse::Ok()
-    };
-    Ok(response.json(json!({ "message": message })))
+    let (message, created) = messages
+        .append(caller, path.into_inner(), body, client_id, Some(upload))
+        .await?;
+    Ok(created_or_ok(created).json(json!({ "message": message })))
 }
 
 /// Reads the form, refusing a file over `max_bytes` as soon as it passes the limit.
@@ -159,42 +116,13 @@ fn multipart_error(error: MultipartError) -> ApiError {
     }
 }
 
-/// The type the bytes say they are; text if they are UTF-8, else opaque bytes.
-pub fn detect_content_type(data: &[u8]) -> String {
-    match infer::get(data) {
-        Some(kind) => kind.mime_type().to_string(),
-        None if std::str::from_utf8(data).is_ok() => "text/plain; charset=utf-8".into(),
-        None => "application/octet-stream".into(),
-    }
-}
-
-/// The last path component, without control characters, at most 200 characters.
-pub fn clean_file_name(raw: &str) -> String {
-    let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
-    let name: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
-    let name = name.trim().trim_start_matches('.').to_string();
-    if name.is_empty() {
-        "file".into()
-    } else {
-        name
-    }
-}
-
 /// `GET /api/v1/attachments/{id}` → the bytes, only to the chat's visitor and agents.
 pub async fn download_attachment(
-    state: web::Data<AppState>,
+    store: web::Data<Store>,
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let file = state
-        .store
-        .read(move |conn| {
-            let file = attachments::find(conn, &id)?.ok_or(ApiError::NotFound)?;
-            visible_chat(conn, &file.chat_id, &caller)?;
-            Ok(file)
-        })
-        .await?;
+    let file = attachments::download(&store, caller, path.into_inner()).await?;
     let inline = INLINE_TYPES.contains(&file.content_type.as_str());
     let ascii_name: String = file
         .name
@@ -230,34 +158,7 @@ pub async fn download_attachment(
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; sandbox",
         ))
-        .insert_header((
-            header::CACHE_CONTROL,
-            "private, max-age=31536000, immutable",
-        ))
+        // Never kept by the browser: after a logout, a shared computer must not show it.
+        .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(file.data))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_types_come_from_the_bytes() {
-        let png = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0];
-        assert_eq!(detect_content_type(&png), "image/png");
-        assert_eq!(detect_content_type(b"hello"), "text/plain; charset=utf-8");
-        assert_eq!(
-            detect_content_type(&[0xff, 0xfe, 0x00, 0x81]),
-            "application/octet-stream"
-        );
-    }
-
-    #[test]
-    fn file_names_lose_paths_and_control_characters() {
-        assert_eq!(clean_file_name("../../etc/passwd"), "passwd");
-        assert_eq!(clean_file_name("C:\\\\x\\\\report.pdf"), "report.pdf");
-        assert_eq!(clean_file_name("a\u{0}b\nc.txt"), "abc.txt");
-        assert_eq!(clean_file_name("..."), "file");
-        assert_eq!(clean_file_name(&"x".repeat(500)).len(), 200);
-    }
 }

@@ -4,8 +4,8 @@ use actix_web::http::header::{self, EntityTag, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 use rust_embed::RustEmbed;
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::config::Config;
+use crate::http::error::ApiError;
 
 #[derive(RustEmbed)]
 #[folder = "assets/"]
@@ -16,19 +16,12 @@ const CSP_BASE: &str = "default-src 'self'; script-src 'self'; style-src 'self';
     img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; object-src 'none'; \
     base-uri 'none'; form-action 'self'";
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(visitor_page))
-        .route("/agent", web::get().to(agent_page))
-        .route("/widget.js", web::get().to(widget))
-        .route("/static/{path:.*}", web::get().to(static_file));
-}
-
-async fn visitor_page(
-    state: web::Data<AppState>,
+pub async fn visitor_page(
+    config: web::Data<Config>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     // The visitor page is what the widget frames, on the sites the operator allows.
-    let ancestors = frame_ancestors(&state.config.allowed_origins);
+    let ancestors = frame_ancestors(&config.allowed_origins);
     serve(&req, "index.html", Some(&ancestors))
 }
 
@@ -53,7 +46,7 @@ pub fn frame_ancestors(allowed_origins: &str) -> String {
     }
 }
 
-async fn agent_page(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn agent_page(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     // The inbox must never be framed (clickjacking).
     let mut response = serve(&req, "agent.html", Some("frame-ancestors 'none'"))?;
     response
@@ -62,11 +55,14 @@ async fn agent_page(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Ok(response)
 }
 
-async fn widget(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn widget(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     serve(&req, "widget.js", None)
 }
 
-async fn static_file(req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn static_file(
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let path = path.into_inner();
     // Pages are served at their own routes, with their own headers.
     if path.ends_with(".html") {

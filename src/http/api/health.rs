@@ -3,12 +3,11 @@
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::http::error::ApiError;
+use crate::store::Store;
 
-pub async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state
-        .store
+pub async fn healthz(store: web::Data<Store>) -> Result<HttpResponse, ApiError> {
+    store
         .read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
         .await?;
     Ok(HttpResponse::Ok().json(json!({"status": "ok"})))

@@ -1,25 +1,30 @@
-//! Builds the application: store, hub, HTTP server; runs it until a signal stops it.
+//! Builds the application — store, poll hub, services, HTTP server — and runs it until a
+//! signal stops it. Each dependency is made once here and registered on its own.
 
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::http::header;
 use actix_web::middleware::{Compress, DefaultHeaders, ErrorHandlers};
 use actix_web::{web, App, HttpResponse, HttpServer};
+use tokio_util::sync::CancellationToken;
 
-use crate::api;
-use crate::assets;
-use crate::auth::{self, SessionCache};
 use crate::config::Config;
-use crate::domain::{self, Role};
-use crate::error::ApiError;
-use crate::hub::Hub;
-use crate::limits::Limits;
-use crate::metrics;
-use crate::model::Agent;
-use crate::state::AppState;
+use crate::domain::Role;
+use crate::http::error::{self, ApiError};
+use crate::http::{params, request_metrics, routes};
+use crate::poll::Hub;
+use crate::services::agents::{self, AgentService, NewAgent};
+use crate::services::auth::{self, Sessions};
+use crate::services::chats::ChatService;
+use crate::services::limits::Limits;
+use crate::services::messages::MessageService;
+use crate::services::retention;
+use crate::services::visitors::VisitorService;
+use crate::services::webhooks::{self, Webhooks};
 use crate::store::{self, Store};
-use crate::webhooks::{self, Webhooks};
 
 /// Readers in the pool. Long polls hold none while they wait, but a woken poll that missed
 /// the writer's hand-over reads, and with four readers those reads queued at 16 senders
@@ -29,7 +34,9 @@ const READ_CONNECTIONS: u32 = 8;
 pub struct Application {
     port: u16,
     server: Server,
-    state: web::Data<AppState>,
+    store: Store,
+    hub: Hub,
+    shutdown: CancellationToken,
 }
 
 impl Application {
@@ -42,33 +49,73 @@ impl Application {
         let workers = config
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+
+        let shutdown = CancellationToken::new();
+        let hub = Hub::new(shutdown.clone(), config.max_polls_per_token);
+        hub.start();
+        let limits = Arc::new(Limits::new(config.rate_limits));
         let webhooks = Webhooks::load(&store).await?;
-        let state = web::Data::new(AppState {
-            limits: Limits::new(config.rate_limits),
-            config,
-            store,
-            hub: Hub::new(),
-            sessions: SessionCache::default(),
-            webhooks,
-        });
-        let sweeper = state.clone();
+        let sessions = Sessions::new(store.clone(), hub.clone());
+        let messages =
+            MessageService::new(store.clone(), hub.clone(), webhooks.clone(), limits.clone());
+        let chats = ChatService::new(store.clone(), hub.clone(), webhooks.clone());
+        let agents = AgentService::new(
+            store.clone(),
+            sessions.clone(),
+            limits.clone(),
+            config.session_lifetime(),
+        );
+        let visitors = VisitorService::new(store.clone(), sessions.clone(), limits.clone());
+
+        let sweeper = limits.clone();
         tokio::spawn(async move {
-            let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
+            let mut every_minute = tokio::time::interval(Duration::from_secs(60));
             loop {
                 every_minute.tick().await;
-                sweeper.limits.sweep();
-                sweeper.hub.prune();
+                sweeper.sweep();
             }
         });
-        if let Some(days) = state.config.retention_days {
-            tokio::spawn(crate::retention::run(state.store.clone(), days));
+        if let Some(days) = config.retention_days {
+            tokio::spawn(retention::run(store.clone(), days));
         }
-        webhooks::start_worker(&state)?;
-        let app_state = state.clone();
+        webhooks::start_worker(
+            store.clone(),
+            webhooks.clone(),
+            shutdown.clone(),
+            Duration::from_millis(config.webhook_retry_base_ms),
+        )?;
+
+        let host = config
+            .addr
+            .rsplit_once(':')
+            .map_or("127.0.0.1", |(h, _)| h)
+            .to_string();
+        let data = (
+            web::Data::new(config),
+            web::Data::new(store.clone()),
+            web::Data::new(hub.clone()),
+            web::Data::new(sessions),
+            web::Data::new(webhooks),
+            web::Data::new(messages),
+            web::Data::new(chats),
+            web::Data::new(agents),
+            web::Data::new(visitors),
+        );
         let server = HttpServer::new(move || {
             App::new()
-                .app_data(app_state.clone())
-                .wrap(ErrorHandlers::new().default_handler(crate::error::contract_shape))
+                .app_data(data.0.clone())
+                .app_data(data.1.clone())
+                .app_data(data.2.clone())
+                .app_data(data.3.clone())
+                .app_data(data.4.clone())
+                .app_data(data.5.clone())
+                .app_data(data.6.clone())
+                .app_data(data.7.clone())
+                .app_data(data.8.clone())
+                .app_data(params::json_config())
+                .app_data(web::QueryConfig::default().error_handler(params::query_error))
+                .app_data(web::PayloadConfig::new(params::MAX_JSON_BYTES))
+                .wrap(ErrorHandlers::new().default_handler(error::contract_shape))
                 .wrap(Compress::default())
                 .wrap(
                     DefaultHeaders::new()
@@ -76,10 +123,10 @@ impl Application {
                         .add((header::REFERRER_POLICY, "strict-origin-when-cross-origin")),
                 )
                 // Outermost, so it counts and logs final statuses (405 rewrites, errors) and full time.
-                .wrap(actix_web::middleware::from_fn(metrics::track_requests))
-                .configure(api::routes)
-                .configure(metrics::routes)
-                .configure(assets::routes)
+                .wrap(actix_web::middleware::from_fn(
+                    request_metrics::track_requests,
+                ))
+                .configure(routes::configure)
                 .default_service(web::to(not_found))
         })
         .listen(listener)?
@@ -89,18 +136,13 @@ impl Application {
         // Signals are ours: on SIGTERM we first answer the held polls (see `run_until_stopped`).
         .disable_signals()
         .run();
-        log::info!(
-            "listening on http://{}:{port}",
-            state
-                .config
-                .addr
-                .rsplit_once(':')
-                .map_or("127.0.0.1", |(h, _)| h)
-        );
+        log::info!("listening on http://{host}:{port}");
         Ok(Self {
             port,
             server,
-            state,
+            store,
+            hub,
+            shutdown,
         })
     }
 
@@ -108,15 +150,17 @@ impl Application {
         self.port
     }
 
-    pub fn state(&self) -> web::Data<AppState> {
-        self.state.clone()
+    /// The database handle of the running app (tests and embedding).
+    pub fn store(&self) -> Store {
+        self.store.clone()
     }
 
     /// Stops the server as SIGTERM would (for embedding and tests).
     pub fn stopper(&self) -> Stopper {
         Stopper {
             handle: self.server.handle(),
-            hub: self.state.hub.clone(),
+            hub: self.hub.clone(),
+            shutdown: self.shutdown.clone(),
         }
     }
 
@@ -137,6 +181,7 @@ impl Application {
 pub struct Stopper {
     handle: actix_web::dev::ServerHandle,
     hub: Hub,
+    shutdown: CancellationToken,
 }
 
 impl Stopper {
@@ -148,7 +193,7 @@ impl Stopper {
     /// Answers every held poll at once, then lets in-flight requests (and their writes) finish.
     pub async fn stop(&self) {
         log::info!("shutting down: answering held polls, finishing in-flight requests");
-        self.hub.shut_down();
+        self.shutdown.cancel();
         self.handle.stop(true).await;
     }
 }
@@ -192,29 +237,24 @@ async fn ensure_first_admin(
         return Ok(());
     }
     let (email, password, generated) = match (&config.admin_email, &config.admin_password) {
-        (Some(email), Some(password)) => (
-            domain::parse_email(email)?,
-            domain::parse_password(password)?,
-            false,
-        ),
+        (Some(email), Some(password)) => (email.clone(), password.clone(), false),
         _ => ("admin@localhost".to_string(), random_password(), true),
     };
-    let agent = Agent {
-        id: domain::new_id(),
-        name: "Admin".into(),
-        email: email.clone(),
-        role: Role::Admin,
-        disabled: false,
-        created_at: domain::now(),
-    };
+    let new = NewAgent::parse(&email, "Admin", &password, Some(Role::Admin))?;
     let hash = auth::hash_password(&password)?;
-    store
-        .write(move |conn| api::agents::create(conn, &agent, &hash))
+    let agent = store
+        .write(move |conn| agents::create_in(conn, new, &hash))
         .await?;
     if generated {
-        log::warn!("created the first admin: email {email}, password {password} (shown only now; change it)");
+        log::warn!(
+            "created the first admin: email {}, password {password} (shown only now; change it)",
+            agent.email
+        );
     } else {
-        log::info!("created the first admin {email} from PARLEY_ADMIN_EMAIL");
+        log::info!(
+            "created the first admin {} from PARLEY_ADMIN_EMAIL",
+            agent.email
+        );
     }
     Ok(())
 }

@@ -1,10 +1,13 @@
-//! The one error type of the HTTP layer, and the one place that maps it to a status code.
+//! The one error type of the HTTP layer, and the one place that maps errors — the rules'
+//! [`DomainError`] included — to a status code and the contract's error shape.
 
 use actix_web::dev::ServiceResponse;
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
+
+use crate::domain::DomainError;
 
 /// Every failure a handler can answer with. Variants map 1:1 to the contract's error codes.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +34,10 @@ pub enum ApiError {
     RateLimited { retry_after: u64 },
     #[error("the server is shutting down")]
     Unavailable,
+    #[error("{0}")]
+    InsufficientStorage(String),
+    #[error("the request body arrived too slowly")]
+    RequestTimeout,
     /// Anything unexpected. The cause goes to the log, never to the client.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -59,6 +66,8 @@ impl ApiError {
             Self::Invalid(_) => "invalid",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable => "unavailable",
+            Self::InsufficientStorage(_) => "insufficient_storage",
+            Self::RequestTimeout => "request_timeout",
             Self::Internal(_) => "internal",
         }
     }
@@ -78,6 +87,8 @@ impl ResponseError for ApiError {
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -132,21 +143,20 @@ pub fn contract_shape<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHand
     ))
 }
 
-impl From<rusqlite::Error> for ApiError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Internal(Box::new(e))
-    }
-}
-
-impl From<r2d2::Error> for ApiError {
-    fn from(e: r2d2::Error) -> Self {
-        Self::Internal(Box::new(e))
-    }
-}
-
-impl From<actix_web::error::BlockingError> for ApiError {
-    fn from(e: actix_web::error::BlockingError) -> Self {
-        Self::Internal(Box::new(e))
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
+        match error {
+            DomainError::Invalid(message) => Self::Invalid(message),
+            DomainError::NotFound => Self::NotFound,
+            DomainError::Unauthorized => Self::Unauthorized,
+            DomainError::Forbidden(message) => Self::Forbidden(message),
+            DomainError::Conflict(message) => Self::Conflict(message),
+            DomainError::TooLarge(message) => Self::PayloadTooLarge(message),
+            DomainError::RateLimited { retry_after } => Self::RateLimited { retry_after },
+            DomainError::InsufficientStorage(message) => Self::InsufficientStorage(message),
+            DomainError::Unavailable => Self::Unavailable,
+            DomainError::Storage(cause) | DomainError::Internal(cause) => Self::Internal(cause),
+        }
     }
 }
 
@@ -180,6 +190,12 @@ mod tests {
                 "rate_limited",
             ),
             (ApiError::Unavailable, 503, "unavailable"),
+            (
+                ApiError::InsufficientStorage("x".into()),
+                507,
+                "insufficient_storage",
+            ),
+            (ApiError::RequestTimeout, 408, "request_timeout"),
         ];
         for (error, status, code) in cases {
             assert_eq!(error.status_code().as_u16(), status, "{code}");
@@ -195,7 +211,7 @@ mod tests {
 
     #[test]
     fn internal_errors_do_not_leak_their_cause() {
-        let error = ApiError::from(rusqlite::Error::InvalidQuery);
+        let error = ApiError::from(DomainError::from(rusqlite::Error::InvalidQuery));
         assert_eq!(error.to_string(), "internal error");
         assert_eq!(error.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
     }

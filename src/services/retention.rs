@@ -28,7 +28,7 @@ pub async fn run(store: Store, days: u64) {
 }
 
 /// Deletes every chat closed more than `days` ago; returns how many.
-pub async fn sweep(store: &Store, days: u64) -> Result<usize, crate::error::ApiError> {
+pub async fn sweep(store: &Store, days: u64) -> Result<usize, crate::domain::DomainError> {
     let cutoff = domain::timestamp(OffsetDateTime::now_utc() - Duration::from_secs(days * 86_400));
     let mut total = 0;
     loop {

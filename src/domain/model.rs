@@ -1,8 +1,85 @@
-//! The contract's objects as they go over the wire.
+//! The contract's objects as they go over the wire, and the closed sets of values they use.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::domain::Role;
+/// Agent roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Agent,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Agent => "agent",
+        }
+    }
+
+    pub fn from_db(raw: &str) -> Self {
+        if raw == "admin" {
+            Role::Admin
+        } else {
+            Role::Agent
+        }
+    }
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sender {
+    Visitor,
+    Agent,
+    /// The server, recording a chat event (closed, reopened, assigned).
+    System,
+}
+
+impl Sender {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sender::Visitor => "visitor",
+            Sender::Agent => "agent",
+            Sender::System => "system",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "visitor" => Some(Sender::Visitor),
+            "agent" => Some(Sender::Agent),
+            "system" => Some(Sender::System),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a chat is waiting for answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatStatus {
+    Open,
+    Closed,
+}
+
+impl ChatStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatStatus::Open => "open",
+            ChatStatus::Closed => "closed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "open" => Some(ChatStatus::Open),
+            "closed" => Some(ChatStatus::Closed),
+            _ => None,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Visitor {
@@ -34,7 +111,7 @@ pub struct Message {
     pub id: String,
     pub seq: i64,
     pub chat_id: String,
-    pub sender: String,
+    pub sender: Sender,
     pub author: Option<Author>,
     pub body: String,
     pub client_id: Option<String>,
@@ -62,7 +139,7 @@ impl Attachment {
 #[derive(Debug, Clone, Serialize)]
 pub struct Chat {
     pub id: String,
-    pub status: String,
+    pub status: ChatStatus,
     pub visitor: Visitor,
     pub assignee: Option<Agent>,
     pub created_at: String,

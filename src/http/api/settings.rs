@@ -3,14 +3,14 @@
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
+use crate::config::Config;
 use crate::domain::MAX_BODY_CHARS;
-use crate::state::AppState;
 
 /// Public: nothing here is secret, and the visitor page needs it before it has a token.
-pub async fn client_config(state: web::Data<AppState>) -> HttpResponse {
+pub async fn client_config(config: web::Data<Config>) -> HttpResponse {
     HttpResponse::Ok().json(json!({
-        "max_upload": state.config.max_upload,
+        "max_upload": config.max_upload,
         "max_body_chars": MAX_BODY_CHARS,
-        "poll_timeout": state.config.poll_timeout,
+        "poll_timeout": config.poll_timeout,
     }))
 }

@@ -1,0 +1,62 @@
+//! What handlers take from a request besides its body: the authenticated [`Caller`], the
+//! bearer token's hash, and the client's address.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+
+use crate::config::Config;
+use crate::domain::Caller;
+use crate::http::error::ApiError;
+use crate::services::auth::{hash_token, Sessions};
+
+/// The bearer token of a request, if it has a well-formed one.
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= 128)
+        .then_some(token)
+}
+
+/// The hash of the request's bearer token, or `401`.
+pub fn token_hash(req: &HttpRequest) -> Result<[u8; 32], ApiError> {
+    bearer(req).map(hash_token).ok_or(ApiError::Unauthorized)
+}
+
+/// Every protected handler takes a `Caller`: a request without a live token gets `401`.
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let sessions = req.app_data::<web::Data<Sessions>>().cloned();
+        let hash = bearer(req).map(hash_token);
+        Box::pin(async move {
+            let (Some(sessions), Some(hash)) = (sessions, hash) else {
+                return Err(ApiError::Unauthorized);
+            };
+            Ok(sessions.authenticate(hash).await?)
+        })
+    }
+}
+
+/// The client's address: the peer, or with `trust_proxy` what the proxy says it is.
+pub fn client_ip(req: &HttpRequest) -> IpAddr {
+    let trust_proxy = req
+        .app_data::<web::Data<Config>>()
+        .is_some_and(|config| config.trust_proxy);
+    if trust_proxy {
+        let forwarded = req.connection_info().realip_remote_addr().and_then(|addr| {
+            addr.parse::<IpAddr>()
+                .ok()
+                .or_else(|| addr.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        });
+        if let Some(ip) = forwarded {
+            return ip;
+        }
+    }
+    req.peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip())
+}

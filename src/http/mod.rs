@@ -1,0 +1,12 @@
+//! The HTTP layer: the route table, the handlers of the JSON API, the embedded web UI, the
+//! extractors and middleware, the error mapping, and the server that runs them.
+
+pub mod api;
+pub mod assets;
+pub mod error;
+pub mod extract;
+pub mod held_request;
+pub mod params;
+pub mod request_metrics;
+pub mod routes;
+pub mod server;

@@ -1,0 +1,287 @@
+//! Every route of the server as data: the router is built from [`ROUTES`], the request
+//! metrics label requests by its patterns, and the authorization test walks it.
+
+use actix_web::http::Method;
+use actix_web::web;
+
+use crate::http::api::{
+    agents, attachments, chats, health, inbox, messages, settings, visitors, webhooks,
+};
+use crate::http::{assets, held_request, request_metrics};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, no token.
+    Public,
+    /// Visitors only, acting on themselves.
+    Visitor,
+    /// The visitor the chat belongs to, or any agent.
+    OwnerOrAgent,
+    Agent,
+    Admin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Get,
+    Post,
+    Patch,
+    Delete,
+}
+
+impl Verb {
+    pub fn method(self) -> Method {
+        match self {
+            Verb::Get => Method::GET,
+            Verb::Post => Method::POST,
+            Verb::Patch => Method::PATCH,
+            Verb::Delete => Method::DELETE,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "GET",
+            Verb::Post => "POST",
+            Verb::Patch => "PATCH",
+            Verb::Delete => "DELETE",
+        }
+    }
+}
+
+/// One route: method, path pattern (actix syntax), who may call it, whether it holds its
+/// requests open (a long poll), and its handler.
+pub struct Route {
+    pub verb: Verb,
+    pub path: &'static str,
+    pub access: Access,
+    pub holds: bool,
+    /// Part of the JSON API (documented in `docs/API.md`), not the web UI.
+    pub api: bool,
+    pub handler: fn() -> actix_web::Route,
+}
+
+const fn api(
+    verb: Verb,
+    path: &'static str,
+    access: Access,
+    handler: fn() -> actix_web::Route,
+) -> Route {
+    Route {
+        verb,
+        path,
+        access,
+        holds: false,
+        api: true,
+        handler,
+    }
+}
+
+const fn held(mut route: Route) -> Route {
+    route.holds = true;
+    route
+}
+
+const fn page(path: &'static str, handler: fn() -> actix_web::Route) -> Route {
+    Route {
+        verb: Verb::Get,
+        path,
+        access: Access::Public,
+        holds: false,
+        api: false,
+        handler,
+    }
+}
+
+use Access::*;
+use Verb::*;
+
+/// The whole server. Order matters where patterns overlap: a literal segment
+/// (`/chats/mine`, `/agents/me`) comes before the `{id}` that would also match it.
+pub const ROUTES: &[Route] = &[
+    api(Get, "/healthz", Public, || web::route().to(health::healthz)),
+    api(Get, "/metrics", Public, || {
+        web::route().to(request_metrics::scrape)
+    }),
+    api(Get, "/api/v1/config", Public, || {
+        web::route().to(settings::client_config)
+    }),
+    api(Post, "/api/v1/visitors", Public, || {
+        web::route().to(visitors::create_visitor)
+    }),
+    api(Get, "/api/v1/visitors/me", Visitor, || {
+        web::route().to(visitors::get_me)
+    }),
+    api(Patch, "/api/v1/visitors/me", Visitor, || {
+        web::route().to(visitors::update_me)
+    }),
+    api(Post, "/api/v1/visitors/me/token", Visitor, || {
+        web::route().to(visitors::rotate_token)
+    }),
+    api(Post, "/api/v1/chats", Visitor, || {
+        web::route().to(chats::create_chat)
+    }),
+    api(Get, "/api/v1/chats", Agent, || {
+        web::route().to(chats::list_chats)
+    }),
+    api(Get, "/api/v1/chats/mine", Visitor, || {
+        web::route().to(chats::my_chat)
+    }),
+    api(Get, "/api/v1/chats/{id}", OwnerOrAgent, || {
+        web::route().to(chats::get_chat)
+    }),
+    api(Patch, "/api/v1/chats/{id}", Agent, || {
+        web::route().to(chats::update_chat)
+    }),
+    api(Post, "/api/v1/chats/{id}/messages", OwnerOrAgent, || {
+        web::route().to(messages::send_message)
+    }),
+    held(api(
+        Get,
+        "/api/v1/chats/{id}/messages",
+        OwnerOrAgent,
+        || web::route().to(messages::list_messages),
+    )),
+    api(Post, "/api/v1/chats/{id}/typing", OwnerOrAgent, || {
+        web::route().to(messages::set_typing)
+    }),
+    api(Post, "/api/v1/chats/{id}/read", OwnerOrAgent, || {
+        web::route().to(messages::mark_read)
+    }),
+    api(Post, "/api/v1/chats/{id}/attachments", OwnerOrAgent, || {
+        web::route().to(attachments::upload_attachment)
+    }),
+    api(Get, "/api/v1/attachments/{id}", OwnerOrAgent, || {
+        web::route().to(attachments::download_attachment)
+    }),
+    api(Post, "/api/v1/agents/login", Public, || {
+        web::route().to(agents::login)
+    }),
+    api(Post, "/api/v1/agents/logout", Agent, || {
+        web::route().to(agents::logout)
+    }),
+    api(Get, "/api/v1/agents/me", Agent, || {
+        web::route().to(agents::me)
+    }),
+    api(Post, "/api/v1/agents/me/password", Agent, || {
+        web::route().to(agents::change_password)
+    }),
+    api(Patch, "/api/v1/agents/{id}", Admin, || {
+        web::route().to(agents::update_agent)
+    }),
+    api(Post, "/api/v1/agents", Admin, || {
+        web::route().to(agents::create_agent)
+    }),
+    api(Get, "/api/v1/agents", Agent, || {
+        web::route().to(agents::list_agents)
+    }),
+    held(api(Get, "/api/v1/inbox", Agent, || {
+        web::route().to(inbox::poll_inbox)
+    })),
+    api(Post, "/api/v1/webhooks", Admin, || {
+        web::route().to(webhooks::create_webhook)
+    }),
+    api(Get, "/api/v1/webhooks", Admin, || {
+        web::route().to(webhooks::list_webhooks)
+    }),
+    api(Delete, "/api/v1/webhooks/{id}", Admin, || {
+        web::route().to(webhooks::delete_webhook)
+    }),
+    page("/", || web::route().to(assets::visitor_page)),
+    page("/agent", || web::route().to(assets::agent_page)),
+    page("/widget.js", || web::route().to(assets::widget)),
+    page("/static/{path:.*}", || web::route().to(assets::static_file)),
+];
+
+/// Mounts every route: one resource per path, with each of its methods, so a method the
+/// path does not take gets `405`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let mut mounted: Vec<&str> = Vec::new();
+    for route in ROUTES {
+        if mounted.contains(&route.path) {
+            continue;
+        }
+        mounted.push(route.path);
+        let same_path = ROUTES.iter().filter(|r| r.path == route.path);
+        let mut resource = web::resource(route.path);
+        for r in same_path.clone() {
+            resource = resource.route((r.handler)().method(r.verb.method()));
+        }
+        if same_path.clone().any(|r| r.holds) {
+            // The long poll holds its requests (see `held_request`).
+            cfg.service(resource.wrap_fn(held_request::compact));
+        } else {
+            cfg.service(resource);
+        }
+    }
+}
+
+/// The pattern of the route that serves `path`, or `None`. Matched segment by segment
+/// against the table, without allocating (the router's regexes would cost a second match
+/// per request).
+pub fn pattern_of(path: &str) -> Option<&'static str> {
+    ROUTES
+        .iter()
+        .map(|route| route.path)
+        .find(|pattern| matches(pattern, path))
+}
+
+fn matches(pattern: &str, path: &str) -> bool {
+    let mut parts = pattern.trim_start_matches('/').split('/');
+    let mut segments = path.trim_start_matches('/').split('/');
+    loop {
+        match (parts.next(), segments.next()) {
+            (None, None) => return true,
+            (Some(part), Some(_)) if part.starts_with('{') && part.ends_with(":.*}") => {
+                return true
+            }
+            (Some(part), Some(segment)) => {
+                let fits = if part.starts_with('{') {
+                    !segment.is_empty()
+                } else {
+                    part == segment
+                };
+                if !fits {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_map_to_their_route_patterns_and_nothing_else() {
+        assert_eq!(
+            pattern_of("/api/v1/chats/abc/messages"),
+            Some("/api/v1/chats/{id}/messages")
+        );
+        assert_eq!(pattern_of("/api/v1/chats/mine"), Some("/api/v1/chats/mine"));
+        assert_eq!(pattern_of("/api/v1/agents/me"), Some("/api/v1/agents/me"));
+        assert_eq!(pattern_of("/api/v1/agents/x1"), Some("/api/v1/agents/{id}"));
+        assert_eq!(pattern_of("/static/js/app.js"), Some("/static/{path:.*}"));
+        assert_eq!(pattern_of("/"), Some("/"));
+        assert_eq!(pattern_of("/api/v1/chats/a/b/c/d"), None);
+        assert_eq!(pattern_of("/api/v1/chats//messages"), None);
+        assert_eq!(pattern_of("/wp-admin.php"), None);
+    }
+
+    #[test]
+    fn each_path_and_method_appears_once() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(
+                    !(a.path == b.path && a.verb == b.verb),
+                    "{} {} twice",
+                    a.verb.as_str(),
+                    a.path
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! Chats: a visitor opening one, agents listing, assigning, closing and reopening them, and
+//! the agents' inbox long poll.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures_util::future::LocalBoxFuture;
+
+use crate::domain::{self, Caller, Chat, ChatStatus, DomainError};
+use crate::poll::{Hub, Parked, PollSlot, Watch, Woken};
+use crate::services::access::visible_chat;
+use crate::services::webhooks::Webhooks;
+use crate::store::chats::{self, Filter};
+use crate::store::{agents, messages, Store};
+
+/// Most chats one visitor may open over its lifetime; a brake on scripted abuse.
+pub const MAX_CHATS_PER_VISITOR: i64 = 50;
+
+/// Whose chats an agent's list shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssigneeFilter {
+    Anyone,
+    /// The calling agent's.
+    Me,
+    Unassigned,
+    Agent(String),
+}
+
+/// A change an agent asks for; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct ChatChange {
+    pub status: Option<ChatStatus>,
+    /// `Some(None)` unassigns.
+    pub assignee_id: Option<Option<String>>,
+}
+
+/// What the inbox poll answers: the chats changed after the cursor, and the next cursor.
+pub struct InboxAnswer {
+    pub chats: Vec<Chat>,
+    pub next: i64,
+}
+
+/// Chats. Cheap to clone.
+#[derive(Clone)]
+pub struct ChatService {
+    store: Store,
+    hub: Hub,
+    webhooks: Webhooks,
+}
+
+impl ChatService {
+    pub fn new(store: Store, hub: Hub, webhooks: Webhooks) -> Self {
+        Self {
+            store,
+            hub,
+            webhooks,
+        }
+    }
+
+    /// A visitor's open chat, or a new one; returns whether it is new.
+    pub async fn open_for_visitor(&self, caller: &Caller) -> Result<(Chat, bool), DomainError> {
+        let visitor_id = caller.require_visitor()?.to_string();
+        let hooks = self.webhooks.clone();
+        let (chat, created) = self
+            .store
+            .write(move |conn| {
+                if let Some(open) = chats::open_id_for_visitor(conn, &visitor_id)? {
+                    return Ok((
+                        chats::find(conn, &open)?.ok_or(DomainError::NotFound)?,
+                        false,
+                    ));
+                }
+                if chats::count_for_visitor(conn, &visitor_id)? >= MAX_CHATS_PER_VISITOR {
+                    return Err(DomainError::invalid(
+                        "this visitor has opened too many chats",
+                    ));
+                }
+                let id = domain::new_id();
+                chats::insert(conn, &id, &visitor_id, &domain::now())?;
+                let chat = chats::find(conn, &id)?.ok_or(DomainError::NotFound)?;
+                hooks.chat_created(conn, &chat)?;
+                Ok((chat, true))
+            })
+            .await?;
+        if created {
+            self.webhooks.wake();
+        }
+        Ok((chat, created))
+    }
+
+    /// The visitor's open chat, else its most recent one.
+    pub async fn current_for_visitor(&self, caller: &Caller) -> Result<Chat, DomainError> {
+        let visitor_id = caller.require_visitor()?.to_string();
+        self.store
+            .read(move |conn| {
+                chats::current_for_visitor(conn, &visitor_id)?.ok_or(DomainError::NotFound)
+            })
+            .await
+    }
+
+    /// Chats by most recent activity (agents only); `status: None` means every status.
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        status: Option<ChatStatus>,
+        assignee: AssigneeFilter,
+        limit: usize,
+    ) -> Result<Vec<Chat>, DomainError> {
+        let agent_id = caller.require_agent()?.to_string();
+        let assignee = match assignee {
+            AssigneeFilter::Anyone => None,
+            AssigneeFilter::Me => Some(agent_id),
+            AssigneeFilter::Unassigned => Some(String::new()),
+            AssigneeFilter::Agent(id) => Some(id),
+        };
+        self.store
+            .read(move |conn| {
+                let filter = Filter {
+                    status,
+                    assignee: assignee.as_deref(),
+                    limit,
+                };
+                Ok(chats::list(conn, &filter)?)
+            })
+            .await
+    }
+
+    /// One chat, to an agent or the chat's visitor.
+    pub async fn get(&self, caller: Caller, chat_id: String) -> Result<Chat, DomainError> {
+        self.store
+            .read(move |conn| {
+                visible_chat(conn, &chat_id, &caller)?;
+                chats::find(conn, &chat_id)?.ok_or(DomainError::NotFound)
+            })
+            .await
+    }
+
+    /// Applies an agent's change; each effective change appends a system message, so pollers
+    /// learn of it through the same cursor.
+    pub async fn change(
+        &self,
+        caller: &Caller,
+        chat_id: String,
+        change: ChatChange,
+    ) -> Result<Chat, DomainError> {
+        let actor_id = caller.require_agent()?.to_string();
+        let id = chat_id.clone();
+        let hooks = self.webhooks.clone();
+        let (chat, changed) = self
+            .store
+            .write(move |conn| {
+                let access = chats::access(conn, &id)?.ok_or(DomainError::NotFound)?;
+                let actor = messages::author(conn, &actor_id)?;
+                let actor_name = actor.name.clone().unwrap_or_else(|| "an agent".into());
+                let mut changed = false;
+                if let Some(status) = change.status.filter(|s| *s != access.status) {
+                    chats::set_status(conn, &id, status, &domain::now())?;
+                    let (event, body) = match status {
+                        ChatStatus::Closed => ("closed", format!("Chat closed by {actor_name}")),
+                        ChatStatus::Open => ("reopened", format!("Chat reopened by {actor_name}")),
+                    };
+                    let message =
+                        messages::insert_event(conn, &id, event, body, Some(actor.clone()))?;
+                    if status == ChatStatus::Closed {
+                        hooks.chat_closed(conn, &message)?;
+                    }
+                    changed = true;
+                }
+                if let Some(assignee_id) = change.assignee_id {
+                    let current = chats::find(conn, &id)?
+                        .ok_or(DomainError::NotFound)?
+                        .assignee
+                        .map(|a| a.id);
+                    if current != assignee_id {
+                        let body = match assignee_id.as_deref() {
+                            Some(new_id) => {
+                                let assignee = agents::find(conn, new_id)?
+                                    .filter(|a| !a.disabled)
+                                    .ok_or_else(|| {
+                                        DomainError::invalid("assignee_id is not an active agent")
+                                    })?;
+                                format!("Assigned to {} by {actor_name}", assignee.name)
+                            }
+                            None => format!("Unassigned by {actor_name}"),
+                        };
+                        chats::set_assignee(conn, &id, assignee_id.as_deref())?;
+                        messages::insert_event(conn, &id, "assigned", body, Some(actor))?;
+                        changed = true;
+                    }
+                }
+                Ok((
+                    chats::find(conn, &id)?.ok_or(DomainError::NotFound)?,
+                    changed,
+                ))
+            })
+            .await?;
+        if changed {
+            self.hub.message_added(&chat_id, chat.last_seq, None);
+            self.webhooks.wake();
+        }
+        Ok(chat)
+    }
+
+    /// The agents' inbox poll: the chats with a message whose `seq > after`, most recent
+    /// first; held up to `wait` until any chat changes. A revoked token's poll ends with
+    /// `Unauthorized`.
+    ///
+    /// Not an `async fn`, for the reason given at [`Hub::park`].
+    #[allow(clippy::manual_async_fn, reason = "an async fn copies its arguments")]
+    pub fn inbox<'a>(
+        &'a self,
+        caller: &'a Caller,
+        after: i64,
+        limit: usize,
+        wait: Duration,
+        slot: &'a PollSlot,
+    ) -> impl Future<Output = Result<InboxAnswer, DomainError>> + 'a {
+        async move {
+            caller.require_agent()?;
+            let wait = if self.hub.is_shutting_down() {
+                Duration::ZERO
+            } else {
+                wait
+            };
+            let read = || async {
+                let found = self.changed_since(after, limit).await?;
+                Ok::<_, DomainError>((!found.is_empty()).then_some(found))
+            };
+            let chats = match self.hub.park(Watch::Inbox, slot, wait, read).await? {
+                Parked::Ready(chats) => chats,
+                Parked::Woken(Woken::Revoked) => return Err(DomainError::Unauthorized),
+                Parked::Woken(Woken::Timeout) if wait.is_zero() => Vec::new(),
+                Parked::Woken(_) => self.changed_since(after, limit).await?,
+            };
+            let next = chats.iter().map(|c| c.last_seq).max().unwrap_or(after);
+            Ok(InboxAnswer { chats, next })
+        }
+    }
+
+    /// Boxed for the reason given at `MessageService::read_page`.
+    fn changed_since(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> LocalBoxFuture<'_, Result<Vec<Chat>, DomainError>> {
+        Box::pin(
+            self.store
+                .read(move |conn| Ok(chats::changed_since(conn, after, limit)?)),
+        )
+    }
+}

@@ -1,0 +1,333 @@
+//! Messages: appending one (the only place a message is written), pages of history, the
+//! long poll of a chat, typing and read markers.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::LocalBoxFuture;
+use serde::Serialize;
+
+use crate::domain::{
+    self, Caller, Chat, ChatStatus, ClientId, DomainError, Message, MessageBody, ReadMarkers,
+    Typing,
+};
+use crate::poll::{Hub, Parked, PollSlot, Published, Watch, Woken};
+use crate::services::access::{ensure_visible, visible_chat};
+use crate::services::attachments::Upload;
+use crate::services::limits::Limits;
+use crate::services::webhooks::Webhooks;
+use crate::store::messages::{self, NewMessage};
+use crate::store::{attachments, chats, Store};
+
+/// What a message poll (or a page of history) answers.
+#[derive(Debug, Serialize)]
+pub struct PollAnswer {
+    pub messages: Vec<Message>,
+    pub next: i64,
+    pub has_more: bool,
+    pub chat: Chat,
+    pub typing: Typing,
+    pub read: ReadMarkers,
+    /// Version of `typing` and `read`; pass it back as `state` in the next poll.
+    pub state: u64,
+}
+
+impl PollAnswer {
+    /// The answer made of the one message a writer handed over.
+    fn handed_over(published: &Published, typing: Typing) -> Self {
+        Self {
+            messages: vec![published.message.clone()],
+            next: published.message.seq,
+            has_more: false,
+            chat: published.chat.clone(),
+            typing,
+            read: published.chat.read,
+            state: published.state_version,
+        }
+    }
+}
+
+/// Where a page starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Cursor {
+    /// Messages with `seq > after`, oldest first: the poll.
+    After(i64),
+    /// The newest messages with `seq < before`: history, never held.
+    Before(i64),
+}
+
+/// A message poll as the client asked for it.
+#[derive(Debug, Clone, Copy)]
+pub struct PollRequest {
+    pub cursor: Cursor,
+    pub limit: usize,
+    pub wait: Duration,
+    /// The `state` of the client's previous answer: a newer one answers at once.
+    pub known_state: Option<u64>,
+}
+
+/// Messages of chats. Cheap to clone.
+#[derive(Clone)]
+pub struct MessageService {
+    store: Store,
+    hub: Hub,
+    webhooks: Webhooks,
+    limits: Arc<Limits>,
+}
+
+impl MessageService {
+    pub fn new(store: Store, hub: Hub, webhooks: Webhooks, limits: Arc<Limits>) -> Self {
+        Self {
+            store,
+            hub,
+            webhooks,
+            limits,
+        }
+    }
+
+    /// The sender's rate limit; checked before anything is read or stored.
+    pub fn check_send(&self, ip: IpAddr, caller: &Caller) -> Result<(), DomainError> {
+        self.limits.check_send(ip, caller)
+    }
+
+    /// Commits a visitor's or agent's message (reopening a closed chat a visitor writes to),
+    /// then wakes the chat's and the inbox's pollers. Returns the message and whether it is
+    /// new: a repeated `client_id` of the same author in the same chat returns the original.
+    pub async fn append(
+        &self,
+        caller: Caller,
+        chat_id: String,
+        body: MessageBody,
+        client_id: Option<ClientId>,
+        upload: Option<Upload>,
+    ) -> Result<(Message, bool), DomainError> {
+        let id = chat_id.clone();
+        let hooks = self.webhooks.clone();
+        let hub = self.hub.clone();
+        let (message, created, published) = self
+            .store
+            .write(move |conn| {
+                // Read before the chat snapshot below, so the snapshot is never newer than it.
+                let state_version = hub.state_version(&id);
+                let access = visible_chat(conn, &id, &caller)?;
+                if let Some(client_id) = &client_id {
+                    if let Some(original) =
+                        messages::find_by_client_id(conn, &id, caller.id(), client_id.as_str())?
+                    {
+                        return Ok((original, false, None));
+                    }
+                }
+                let author = messages::author(conn, caller.id())?;
+                let attachment = match upload {
+                    Some(Upload { attachment, data }) => {
+                        attachments::insert(conn, &id, &attachment, &data, &domain::now())?;
+                        Some(attachment)
+                    }
+                    None => None,
+                };
+                let reopens = access.status == ChatStatus::Closed && !caller.is_agent();
+                if reopens {
+                    chats::set_status(conn, &id, ChatStatus::Open, &domain::now())?;
+                    messages::insert_event(
+                        conn,
+                        &id,
+                        "reopened",
+                        "Chat reopened by the visitor".into(),
+                        Some(author.clone()),
+                    )?;
+                }
+                let message = messages::insert(
+                    conn,
+                    NewMessage {
+                        id: domain::new_id(),
+                        chat_id: &id,
+                        sender: caller.sender(),
+                        author: Some(author),
+                        body: body.into_inner(),
+                        client_id: client_id.map(|c| c.as_str().to_string()),
+                        event: None,
+                        created_at: domain::now(),
+                        attachment,
+                    },
+                )?;
+                hooks.message_created(conn, &message)?;
+                // Hand the message and its chat to waiting pollers, so they answer without a
+                // read. (Not when a reopen came first: then the pollers need two messages.)
+                let published = if reopens || !hub.has_poller_at(&id, access.last_seq) {
+                    None
+                } else {
+                    let mut chat = chats::find_bare(conn, &id)?.ok_or(DomainError::NotFound)?;
+                    chat.last_message = Some(message.clone());
+                    Some(Published {
+                        prev_seq: access.last_seq,
+                        message: message.clone(),
+                        chat,
+                        state_version,
+                    })
+                };
+                Ok((message, true, published))
+            })
+            .await?;
+        if created {
+            self.hub.message_added(&chat_id, message.seq, published);
+            self.webhooks.wake();
+        }
+        Ok((message, created))
+    }
+
+    /// The long poll of a chat (or, with [`Cursor::Before`], a page of history): answers at
+    /// once when there are messages after the cursor or a newer typing/read state, else
+    /// waits up to `wait` for one. A revoked token's poll ends with `Unauthorized`.
+    ///
+    /// Not an `async fn`, for the reason given at [`Hub::park`].
+    #[allow(clippy::manual_async_fn, reason = "an async fn copies its arguments")]
+    pub fn poll<'a>(
+        &'a self,
+        caller: &'a Caller,
+        chat_id: &'a str,
+        request: &'a PollRequest,
+        slot: Option<&'a PollSlot>,
+    ) -> impl Future<Output = Result<PollAnswer, DomainError>> + 'a {
+        async move {
+            let (after, slot) = match (request.cursor, slot) {
+                (Cursor::After(after), Some(slot))
+                    if !request.wait.is_zero() && !self.hub.is_shutting_down() =>
+                {
+                    (after, slot)
+                }
+                _ => {
+                    return self
+                        .read_page(caller, chat_id, request.cursor, request.limit)
+                        .await
+                }
+            };
+            let watch = Watch::Chat { chat_id, after };
+            let read = || async {
+                // The page is only a temporary here: kept, it would stay in the parked future.
+                let page = self
+                    .read_page(caller, chat_id, request.cursor, request.limit)
+                    .await?;
+                let stale_state = request.known_state.is_some_and(|known| known != page.state);
+                Ok::<_, DomainError>((!page.messages.is_empty() || stale_state).then_some(page))
+            };
+            match self.hub.park(watch, slot, request.wait, read).await? {
+                Parked::Ready(page) => return Ok(page),
+                Parked::Woken(Woken::Revoked) => return Err(DomainError::Unauthorized),
+                Parked::Woken(_) => {}
+            }
+            // Woken by the one message that follows our cursor? Then its writer's copy answers.
+            if let Some(published) = self.hub.handed_over(chat_id, after) {
+                return Ok(PollAnswer::handed_over(
+                    &published,
+                    self.hub.typing(chat_id),
+                ));
+            }
+            self.read_page(caller, chat_id, request.cursor, request.limit)
+                .await
+        }
+    }
+
+    /// Boxed, so a parked poll's future holds only what it waits with: inline, a read's
+    /// state (its answer, the pool's and the blocking task's futures) would more than double
+    /// the memory each of 10,000 held polls costs.
+    fn read_page<'a>(
+        &'a self,
+        caller: &Caller,
+        chat_id: &str,
+        cursor: Cursor,
+        limit: usize,
+    ) -> LocalBoxFuture<'a, Result<PollAnswer, DomainError>> {
+        let caller = caller.clone();
+        let id = chat_id.to_string();
+        // The version is read before the state it describes, so it never claims too much.
+        let version = self.hub.state_version(chat_id);
+        let typing = self.hub.typing(chat_id);
+        Box::pin(self.store.read(move |conn| {
+            // One read of the chat serves the access check, the markers and the answer.
+            let mut chat = chats::find_bare(conn, &id)?.ok_or(DomainError::NotFound)?;
+            ensure_visible(&caller, &chat.visitor.id)?;
+            let (page, next) = match cursor {
+                Cursor::After(after) => {
+                    let page = messages::after(conn, &id, after, limit)?;
+                    let next = page.messages.last().map_or(after, |m| m.seq);
+                    (page, next)
+                }
+                Cursor::Before(before) => {
+                    let page = messages::before(conn, &id, before, limit)?;
+                    let next = page.messages.last().map_or(before.max(1) - 1, |m| m.seq);
+                    (page, next)
+                }
+            };
+            chat.last_message = match page.messages.last() {
+                Some(last) if last.seq == chat.last_seq => Some(last.clone()),
+                _ if chat.last_seq > 0 => messages::find_by_seq(conn, chat.last_seq)?,
+                _ => None,
+            };
+            Ok(PollAnswer {
+                messages: page.messages,
+                next,
+                has_more: page.has_more,
+                read: chat.read,
+                chat,
+                typing,
+                state: version,
+            })
+        }))
+    }
+
+    /// Records whether the caller is typing in a chat it may see.
+    pub async fn set_typing(
+        &self,
+        caller: Caller,
+        chat_id: String,
+        typing: bool,
+    ) -> Result<(), DomainError> {
+        let id = chat_id.clone();
+        let agent_side = caller.is_agent();
+        self.store
+            .read(move |conn| visible_chat(conn, &id, &caller).map(drop))
+            .await?;
+        self.hub.set_typing(&chat_id, agent_side, typing);
+        Ok(())
+    }
+
+    /// Moves the caller's side's read marker forward to `seq` (never back).
+    pub async fn mark_read(
+        &self,
+        caller: Caller,
+        chat_id: String,
+        seq: i64,
+    ) -> Result<(), DomainError> {
+        if seq < 0 {
+            return Err(DomainError::invalid("seq must not be negative"));
+        }
+        let id = chat_id.clone();
+        let moved = self
+            .store
+            .write(move |conn| {
+                visible_chat(conn, &id, &caller)?;
+                Ok(chats::mark_read(conn, &id, caller.is_agent(), seq)?)
+            })
+            .await?;
+        if moved {
+            self.hub.state_changed(&chat_id);
+        }
+        Ok(())
+    }
+}
+
+/// Every message of a chat, oldest first (for exports).
+pub fn transcript(conn: &rusqlite::Connection, chat_id: &str) -> Result<Vec<Message>, DomainError> {
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = messages::after(conn, chat_id, after, 500)?;
+        after = page.messages.last().map_or(after, |m| m.seq);
+        all.extend(page.messages);
+        if !page.has_more {
+            return Ok(all);
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The rules of Parley, shared by the HTTP API and the CLI. A service takes validated input
+//! and a [`crate::domain::Caller`], decides, writes through the store, announces through the
+//! poll hub, and reports failures as [`crate::domain::DomainError`]. Nothing here knows HTTP.
+
+pub mod access;
+pub mod agents;
+pub mod attachments;
+pub mod auth;
+pub mod chats;
+pub mod limits;
+pub mod messages;
+pub mod retention;
+pub mod visitors;
+pub mod webhooks;

@@ -1,0 +1,123 @@
+//! Visitors: anonymous or named customers, and their tokens.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::domain::{self, Caller, DomainError, Visitor};
+use crate::services::auth::{new_token, Sessions};
+use crate::services::limits::Limits;
+use crate::store::{tokens, visitors, Store};
+
+/// A visitor's name and email as given; empty strings count as "not given".
+#[derive(Debug, Default)]
+pub struct Contact {
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+impl Contact {
+    fn validated(&self) -> Result<(Option<String>, Option<String>), DomainError> {
+        fn given(v: &Option<String>) -> Option<&str> {
+            v.as_deref().filter(|s| !s.trim().is_empty())
+        }
+        Ok((
+            given(&self.name).map(domain::parse_name).transpose()?,
+            given(&self.email).map(domain::parse_email).transpose()?,
+        ))
+    }
+}
+
+/// Visitors. Cheap to clone.
+#[derive(Clone)]
+pub struct VisitorService {
+    store: Store,
+    sessions: Sessions,
+    limits: Arc<Limits>,
+}
+
+impl VisitorService {
+    pub fn new(store: Store, sessions: Sessions, limits: Arc<Limits>) -> Self {
+        Self {
+            store,
+            sessions,
+            limits,
+        }
+    }
+
+    /// A new visitor and its token (shown only now).
+    pub async fn create(
+        &self,
+        ip: IpAddr,
+        contact: Contact,
+        page_url: Option<&str>,
+    ) -> Result<(Visitor, String), DomainError> {
+        self.limits.check_new_visitor(ip)?;
+        let (name, email) = contact.validated()?;
+        let visitor = Visitor {
+            id: domain::new_id(),
+            name,
+            email,
+            page_url: page_url.and_then(domain::parse_page_url),
+            created_at: domain::now(),
+        };
+        let token = new_token("visitor");
+        let stored = visitor.clone();
+        self.store
+            .write(move |conn| {
+                visitors::insert(conn, &stored)?;
+                tokens::insert(
+                    conn,
+                    &token.hash,
+                    "visitor",
+                    &stored.id,
+                    &stored.created_at,
+                    None,
+                )?;
+                Ok(())
+            })
+            .await?;
+        Ok((visitor, token.token))
+    }
+
+    pub async fn me(&self, caller: &Caller) -> Result<Visitor, DomainError> {
+        let id = caller.require_visitor()?.to_string();
+        self.store
+            .read(move |conn| visitors::find(conn, &id)?.ok_or(DomainError::NotFound))
+            .await
+    }
+
+    pub async fn update_contact(
+        &self,
+        caller: &Caller,
+        contact: Contact,
+    ) -> Result<Visitor, DomainError> {
+        let id = caller.require_visitor()?.to_string();
+        let (name, email) = contact.validated()?;
+        self.store
+            .write(move |conn| {
+                visitors::update_contact(conn, &id, name.as_deref(), email.as_deref())?;
+                visitors::find(conn, &id)?.ok_or(DomainError::NotFound)
+            })
+            .await
+    }
+
+    /// A new token for the visitor; `old` stops working at once, held polls included.
+    pub async fn rotate_token(
+        &self,
+        caller: &Caller,
+        old: [u8; 32],
+    ) -> Result<String, DomainError> {
+        let id = caller.require_visitor()?.to_string();
+        let token = new_token("visitor");
+        let hash = token.hash;
+        self.store
+            .write(move |conn| {
+                tokens::delete(conn, &old)?;
+                tokens::insert(conn, &hash, "visitor", &id, &domain::now(), None)?;
+                Ok(())
+            })
+            .await?;
+        self.sessions.revoked(&[old]);
+        Ok(token.token)
+    }
+}
