@@ -64,8 +64,66 @@ pub struct Config {
     pub max_polls_per_token: usize,
 
     /// Take the client address from `X-Forwarded-For` (only behind a reverse proxy you run).
+    /// The address is the one the outermost trusted proxy saw: the entry `proxy_hops` from
+    /// the right, never one the client wrote itself.
     #[arg(long, env = "PARLEY_TRUST_PROXY", default_value_t = false, action = clap::ArgAction::Set, global = true)]
     pub trust_proxy: bool,
+
+    /// Reverse proxies in front of Parley that append to `X-Forwarded-For` (with
+    /// `trust_proxy`): 1 for one nginx, 2 for a load balancer in front of nginx.
+    #[arg(long, env = "PARLEY_PROXY_HOPS", default_value_t = 1, global = true)]
+    pub proxy_hops: usize,
+
+    /// Read the standard `Forwarded` header instead of `X-Forwarded-For` (with
+    /// `trust_proxy`); only if your proxy sets it and drops the client's own.
+    #[arg(long, env = "PARLEY_TRUST_FORWARDED", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub trust_forwarded: bool,
+
+    /// Most open connections from one client address (0: no limit). Behind a reverse proxy
+    /// every client shares the proxy's address: raise it or set 0 there.
+    #[arg(long, env = "PARLEY_MAX_CONNECTIONS_PER_IP", default_value_t = 256, global = true)]
+    pub max_connections_per_ip: usize,
+
+    /// Most open connections in total (0: no limit).
+    #[arg(long, env = "PARLEY_MAX_CONNECTIONS", default_value_t = 50_000, global = true)]
+    pub max_connections: usize,
+
+    /// Seconds a request body may go without a byte before the request gets `408`.
+    #[arg(long, env = "PARLEY_BODY_IDLE_TIMEOUT", default_value_t = 10, global = true)]
+    pub body_idle_timeout: u64,
+
+    /// Seconds a whole request body may take.
+    #[arg(long, env = "PARLEY_BODY_TIMEOUT", default_value_t = 120, global = true)]
+    pub body_timeout: u64,
+
+    /// Slowest accepted request body, in bytes per second on average after 10 s.
+    #[arg(long, env = "PARLEY_BODY_MIN_RATE", default_value_t = 16 * 1024, global = true)]
+    pub body_min_rate: u64,
+
+    /// Uploads one token may run at once (0: no limit).
+    #[arg(long, env = "PARLEY_UPLOADS_PER_TOKEN", default_value_t = 2, global = true)]
+    pub uploads_per_token: usize,
+
+    /// Uploads one client address may run at once (0: no limit).
+    #[arg(long, env = "PARLEY_UPLOADS_PER_IP", default_value_t = 4, global = true)]
+    pub uploads_per_ip: usize,
+
+    /// Bytes one visitor may upload per hour (0: no limit; agents are not counted).
+    #[arg(long, env = "PARLEY_UPLOAD_QUOTA_VISITOR", default_value_t = 100 * 1024 * 1024, global = true)]
+    pub upload_quota_visitor: u64,
+
+    /// Bytes visitors of one client address may upload per hour (0: no limit).
+    #[arg(long, env = "PARLEY_UPLOAD_QUOTA_IP", default_value_t = 200 * 1024 * 1024, global = true)]
+    pub upload_quota_ip: u64,
+
+    /// Free disk space, in bytes, below which uploads get `507` (chat messages still work).
+    #[arg(long, env = "PARLEY_MIN_FREE_DISK", default_value_t = 512 * 1024 * 1024, global = true)]
+    pub min_free_disk: u64,
+
+    /// Let webhooks target loopback, link-local and private addresses (refused by default,
+    /// so a webhook cannot reach services inside your network).
+    #[arg(long, env = "PARLEY_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub webhook_allow_private: bool,
 
     /// Delete closed chats (with their messages and files) this many days after closing;
     /// unset keeps everything.

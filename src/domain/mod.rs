@@ -5,6 +5,7 @@ pub mod caller;
 pub mod error;
 pub mod input;
 pub mod model;
+pub mod text;
 
 pub use caller::Caller;
 pub use error::DomainError;

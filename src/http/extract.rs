@@ -1,13 +1,14 @@
 //! What handlers take from a request besides its body: the authenticated [`Caller`], the
 //! bearer token's hash, and the client's address.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 use crate::config::Config;
 use crate::domain::Caller;
+use crate::http::client_addr::{self, ProxyPolicy};
 use crate::http::error::ApiError;
 use crate::services::auth::{hash_token, Sessions};
 
@@ -42,21 +43,15 @@ impl FromRequest for Caller {
     }
 }
 
-/// The client's address: the peer, or with `trust_proxy` what the proxy says it is.
+/// The client's address: the peer, or with `trust_proxy` the address the outermost trusted
+/// proxy saw (see [`client_addr`]), never one the client wrote itself.
 pub fn client_ip(req: &HttpRequest) -> IpAddr {
-    let trust_proxy = req
+    let policy = req
         .app_data::<web::Data<Config>>()
-        .is_some_and(|config| config.trust_proxy);
-    if trust_proxy {
-        let forwarded = req.connection_info().realip_remote_addr().and_then(|addr| {
-            addr.parse::<IpAddr>()
-                .ok()
-                .or_else(|| addr.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .filter(|config| config.trust_proxy)
+        .map_or_else(ProxyPolicy::default, |config| ProxyPolicy {
+            trusted_hops: config.proxy_hops,
+            use_forwarded: config.trust_forwarded,
         });
-        if let Some(ip) = forwarded {
-            return ip;
-        }
-    }
-    req.peer_addr()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip())
+    client_addr::client_ip(req.peer_addr().map(|a| a.ip()), req.headers(), &policy)
 }

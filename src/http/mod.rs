@@ -3,6 +3,9 @@
 
 pub mod api;
 pub mod assets;
+pub mod body_deadline;
+pub mod client_addr;
+pub mod conn_limit;
 pub mod error;
 pub mod extract;
 pub mod held_request;

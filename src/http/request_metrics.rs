@@ -1,15 +1,12 @@
-//! The request middleware that counts, times and logs every request, and `GET /metrics`.
+//! The request middleware that counts, times and logs every request.
 
 use std::time::Instant;
 
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{header, Method};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse};
 
-use crate::config::Config;
-use crate::http::error::ApiError;
 use crate::http::extract::client_ip;
 use crate::http::routes;
 use crate::metrics;
@@ -84,26 +81,6 @@ pub async fn track_requests(
         }
     }
     response
-}
-
-/// `GET /metrics` (unauthenticated): the Prometheus text format.
-pub async fn scrape(config: web::Data<Config>) -> Result<HttpResponse, ApiError> {
-    let text =
-        metrics::render(database_size(&config.db)).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, prometheus::TEXT_FORMAT))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(text))
-}
-
-/// The database file plus its `-wal` file: what the data takes on disk right now. Read from
-/// file metadata, so a scrape costs no database connection.
-fn database_size(db: &std::path::Path) -> i64 {
-    let size = |path: &std::path::Path| std::fs::metadata(path).map_or(0, |m| m.len());
-    let mut wal = db.as_os_str().to_owned();
-    wal.push("-wal");
-    let total = size(db) + size(std::path::Path::new(&wal));
-    i64::try_from(total).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@ use actix_web::http::Method;
 use actix_web::web;
 
 use crate::http::api::{
-    agents, attachments, chats, health, inbox, messages, settings, visitors, webhooks,
+    agents, attachments, chats, health, inbox, messages, metrics, settings, visitors, webhooks,
 };
-use crate::http::{assets, held_request, request_metrics};
+use crate::http::{assets, held_request};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,9 +101,7 @@ use Verb::*;
 /// (`/chats/mine`, `/agents/me`) comes before the `{id}` that would also match it.
 pub const ROUTES: &[Route] = &[
     api(Get, "/healthz", Public, || web::route().to(health::healthz)),
-    api(Get, "/metrics", Public, || {
-        web::route().to(request_metrics::scrape)
-    }),
+    api(Get, "/metrics", Public, || web::route().to(metrics::scrape)),
     api(Get, "/api/v1/config", Public, || {
         web::route().to(settings::client_config)
     }),

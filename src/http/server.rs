@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::domain::Role;
 use crate::http::error::{self, ApiError};
+use crate::http::body_deadline::{self, BodyDeadline};
+use crate::http::conn_limit::{self, ConnectionLimits};
 use crate::http::{params, request_metrics, routes};
 use crate::poll::Hub;
 use crate::services::agents::{self, AgentService, NewAgent};
@@ -22,6 +24,7 @@ use crate::services::chats::ChatService;
 use crate::services::limits::Limits;
 use crate::services::messages::MessageService;
 use crate::services::retention;
+use crate::services::upload_limits::{UploadLimits, UploadPolicy};
 use crate::services::visitors::VisitorService;
 use crate::services::webhooks::{self, Webhooks};
 use crate::store::{self, Store};
@@ -42,6 +45,10 @@ pub struct Application {
 impl Application {
     /// Opens the database, creates the first admin if needed, and binds the listener.
     pub async fn build(config: Config) -> Result<Self, Box<dyn std::error::Error>> {
+        // Long polls hold a socket each: the default soft limit (often 1024) is far too low.
+        if let Err(e) = conn_limit::raise_open_files_limit() {
+            log::warn!("could not raise the open-files limit: {e}");
+        }
         let store = Store::open(&config.db, READ_CONNECTIONS)?;
         ensure_first_admin(&store, &config).await?;
         let listener = TcpListener::bind(&config.addr)?;
@@ -67,12 +74,28 @@ impl Application {
         );
         let visitors = VisitorService::new(store.clone(), sessions.clone(), limits.clone());
 
-        let sweeper = limits.clone();
+        let uploads = UploadLimits::new(UploadPolicy {
+            max_concurrent_per_token: config.uploads_per_token,
+            max_concurrent_per_ip: config.uploads_per_ip,
+            bytes_per_visitor_per_hour: config.upload_quota_visitor,
+            bytes_per_ip_per_hour: config.upload_quota_ip,
+            min_free_disk: config.min_free_disk,
+        });
+        let connections = ConnectionLimits::new(config.max_connections_per_ip, config.max_connections);
+        let body_deadline = BodyDeadline {
+            idle: Duration::from_secs(config.body_idle_timeout.max(1)),
+            total: Duration::from_secs(config.body_timeout.max(1)),
+            min_bytes_per_sec: config.body_min_rate,
+            ..BodyDeadline::default()
+        };
+
+        let (sweep_limits, sweep_uploads) = (limits.clone(), uploads.clone());
         tokio::spawn(async move {
             let mut every_minute = tokio::time::interval(Duration::from_secs(60));
             loop {
                 every_minute.tick().await;
-                sweeper.sweep();
+                sweep_limits.sweep();
+                sweep_uploads.sweep();
             }
         });
         if let Some(days) = config.retention_days {
@@ -100,7 +123,9 @@ impl Application {
             web::Data::new(chats),
             web::Data::new(agents),
             web::Data::new(visitors),
+            web::Data::new(uploads),
         );
+        let on_connect = connections.on_connect_fn();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.0.clone())
@@ -112,9 +137,13 @@ impl Application {
                 .app_data(data.6.clone())
                 .app_data(data.7.clone())
                 .app_data(data.8.clone())
+                .app_data(data.9.clone())
+                .app_data(body_deadline)
                 .app_data(params::json_config())
                 .app_data(web::QueryConfig::default().error_handler(params::query_error))
                 .app_data(web::PayloadConfig::new(params::MAX_JSON_BYTES))
+                // Innermost: a body that arrives too slowly fails its handler's read with 408.
+                .wrap(actix_web::middleware::from_fn(body_deadline::enforce))
                 .wrap(ErrorHandlers::new().default_handler(error::contract_shape))
                 .wrap(Compress::default())
                 .wrap(
@@ -122,6 +151,8 @@ impl Application {
                         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
                         .add((header::REFERRER_POLICY, "strict-origin-when-cross-origin")),
                 )
+                // A connection over its address's share answers 429 at once (not /healthz).
+                .wrap(actix_web::middleware::from_fn(conn_limit::enforce))
                 // Outermost, so it counts and logs final statuses (405 rewrites, errors) and full time.
                 .wrap(actix_web::middleware::from_fn(
                     request_metrics::track_requests,
@@ -129,6 +160,7 @@ impl Application {
                 .configure(routes::configure)
                 .default_service(web::to(not_found))
         })
+        .on_connect(on_connect)
         .listen(listener)?
         .workers(workers)
         .backlog(4096)

@@ -10,5 +10,7 @@ pub mod chats;
 pub mod limits;
 pub mod messages;
 pub mod retention;
+pub mod upload_limits;
+pub mod upload_spool;
 pub mod visitors;
 pub mod webhooks;

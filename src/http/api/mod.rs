@@ -8,6 +8,7 @@ pub mod chats;
 pub mod health;
 pub mod inbox;
 pub mod messages;
+pub mod metrics;
 pub mod settings;
 pub mod visitors;
 pub mod webhooks;
