@@ -227,6 +227,8 @@ async fn start_server(args: &Args) -> Res<Server> {
         .env("RUST_LOG", "warn")
         // Every simulated visitor comes from 127.0.0.1: per-IP abuse limits would refuse them.
         .env("PARLEY_RATE_LIMITS", "false")
+        // ... and so would the cap on connections per address.
+        .env("PARLEY_MAX_CONNECTIONS_PER_IP", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
