@@ -116,6 +116,8 @@ fn backup(config: &Config, path: &std::path::Path) -> CliResult {
     }
     let conn = open_existing(config)?;
     let target = path.to_str().ok_or("the backup path must be valid UTF-8")?;
+    // Made empty and private first: VACUUM INTO fills an empty file and keeps its mode.
+    store::keep_private(path)?;
     conn.execute("VACUUM INTO ?1", [target])?;
     println!("backed up {} to {}", config.db.display(), path.display());
     Ok(())

@@ -81,19 +81,39 @@ pub struct Config {
 
     /// Most open connections from one client address (0: no limit). Behind a reverse proxy
     /// every client shares the proxy's address: raise it or set 0 there.
-    #[arg(long, env = "PARLEY_MAX_CONNECTIONS_PER_IP", default_value_t = 256, global = true)]
+    #[arg(
+        long,
+        env = "PARLEY_MAX_CONNECTIONS_PER_IP",
+        default_value_t = 256,
+        global = true
+    )]
     pub max_connections_per_ip: usize,
 
     /// Most open connections in total (0: no limit).
-    #[arg(long, env = "PARLEY_MAX_CONNECTIONS", default_value_t = 50_000, global = true)]
+    #[arg(
+        long,
+        env = "PARLEY_MAX_CONNECTIONS",
+        default_value_t = 50_000,
+        global = true
+    )]
     pub max_connections: usize,
 
     /// Seconds a request body may go without a byte before the request gets `408`.
-    #[arg(long, env = "PARLEY_BODY_IDLE_TIMEOUT", default_value_t = 10, global = true)]
+    #[arg(
+        long,
+        env = "PARLEY_BODY_IDLE_TIMEOUT",
+        default_value_t = 10,
+        global = true
+    )]
     pub body_idle_timeout: u64,
 
     /// Seconds a whole request body may take.
-    #[arg(long, env = "PARLEY_BODY_TIMEOUT", default_value_t = 120, global = true)]
+    #[arg(
+        long,
+        env = "PARLEY_BODY_TIMEOUT",
+        default_value_t = 120,
+        global = true
+    )]
     pub body_timeout: u64,
 
     /// Slowest accepted request body, in bytes per second on average after 10 s.
@@ -101,11 +121,21 @@ pub struct Config {
     pub body_min_rate: u64,
 
     /// Uploads one token may run at once (0: no limit).
-    #[arg(long, env = "PARLEY_UPLOADS_PER_TOKEN", default_value_t = 2, global = true)]
+    #[arg(
+        long,
+        env = "PARLEY_UPLOADS_PER_TOKEN",
+        default_value_t = 2,
+        global = true
+    )]
     pub uploads_per_token: usize,
 
     /// Uploads one client address may run at once (0: no limit).
-    #[arg(long, env = "PARLEY_UPLOADS_PER_IP", default_value_t = 4, global = true)]
+    #[arg(
+        long,
+        env = "PARLEY_UPLOADS_PER_IP",
+        default_value_t = 4,
+        global = true
+    )]
     pub uploads_per_ip: usize,
 
     /// Bytes one visitor may upload per hour (0: no limit; agents are not counted).

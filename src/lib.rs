@@ -9,7 +9,6 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod metrics;
-pub mod outbound_guard;
 pub mod poll;
 pub mod services;
 pub mod store;

@@ -1,11 +1,11 @@
 //! Validated input: services receive values that already obey the contract's rules.
 
-use crate::domain::DomainError;
+use crate::domain::{text, DomainError};
 
 /// Longest message body, in characters (not bytes).
 pub const MAX_BODY_CHARS: usize = 4000;
 
-/// A message body: non-empty after trimming, at most 4000 characters, kept verbatim.
+/// A message body: non-empty after trimming, at most 4000 characters, no NUL, kept verbatim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageBody(String);
 
@@ -13,6 +13,9 @@ impl MessageBody {
     pub fn parse(raw: String) -> Result<Self, DomainError> {
         if raw.trim().is_empty() {
             return Err(DomainError::invalid("body must not be empty"));
+        }
+        if text::has_nul(&raw) {
+            return Err(DomainError::invalid("body must not contain NUL characters"));
         }
         if raw.chars().count() > MAX_BODY_CHARS {
             return Err(DomainError::invalid(format!(
@@ -50,14 +53,10 @@ impl ClientId {
 }
 
 /// A person's display name: trimmed, 1–100 characters.
+/// A person's display name: trimmed, 1–100 characters, no control or bidi override
+/// characters (which can make "Support Team" read backwards), something visible.
 pub fn parse_name(raw: &str) -> Result<String, DomainError> {
-    let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(DomainError::invalid(
-            "name must be 1-100 characters without control characters",
-        ));
-    }
-    Ok(name.to_string())
+    text::check_display_name(raw, 100).map_err(|e| DomainError::invalid(e.to_string()))
 }
 
 /// An email address: trimmed, lower-cased, one `@` with text on both sides, at most 254 bytes.
@@ -119,6 +118,18 @@ mod tests {
     fn a_body_is_stored_verbatim() {
         let body = MessageBody::parse("  <b>hi</b>\n".into()).unwrap();
         assert_eq!(body.into_inner(), "  <b>hi</b>\n");
+    }
+
+    #[test]
+    fn a_body_with_nul_is_refused() {
+        assert!(MessageBody::parse("a\u{0}b".into()).is_err());
+    }
+
+    #[test]
+    fn names_that_deceive_are_refused() {
+        assert!(parse_name("\u{202E}Support Team").is_err());
+        assert!(parse_name("\u{200B}").is_err());
+        assert_eq!(parse_name("  Ann  ").unwrap(), "Ann");
     }
 
     #[test]

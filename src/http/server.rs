@@ -13,9 +13,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::domain::Role;
-use crate::http::error::{self, ApiError};
 use crate::http::body_deadline::{self, BodyDeadline};
 use crate::http::conn_limit::{self, ConnectionLimits};
+use crate::http::error::{self, ApiError};
 use crate::http::{params, request_metrics, routes};
 use crate::poll::Hub;
 use crate::services::agents::{self, AgentService, NewAgent};
@@ -81,7 +81,8 @@ impl Application {
             bytes_per_ip_per_hour: config.upload_quota_ip,
             min_free_disk: config.min_free_disk,
         });
-        let connections = ConnectionLimits::new(config.max_connections_per_ip, config.max_connections);
+        let connections =
+            ConnectionLimits::new(config.max_connections_per_ip, config.max_connections);
         let body_deadline = BodyDeadline {
             idle: Duration::from_secs(config.body_idle_timeout.max(1)),
             total: Duration::from_secs(config.body_timeout.max(1)),
@@ -106,6 +107,7 @@ impl Application {
             webhooks.clone(),
             shutdown.clone(),
             Duration::from_millis(config.webhook_retry_base_ms),
+            config.webhook_allow_private,
         )?;
 
         let host = config

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod chats;
 pub mod limits;
 pub mod messages;
+pub mod outbound_guard;
 pub mod retention;
 pub mod upload_limits;
 pub mod upload_spool;

@@ -38,6 +38,10 @@ pub async fn sweep(store: &Store, days: u64) -> Result<usize, crate::domain::Dom
             .await?;
         total += deleted;
         if deleted < BATCH {
+            if total > 0 {
+                // Deleted is gone: out of the file's pages and out of the WAL.
+                store.scrub().await?;
+            }
             return Ok(total);
         }
         // Let other writes through between batches.

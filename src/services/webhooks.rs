@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::{self, Caller, Chat, DomainError, Message};
 use crate::metrics;
+use crate::services::outbound_guard;
 use crate::store::webhooks::{self as queue, Head, NewDelivery, Webhook};
 use crate::store::Store;
 
@@ -65,10 +66,13 @@ pub struct NewWebhook {
 impl NewWebhook {
     /// `url`: http(s) with a host, at most [`MAX_URL_BYTES`]; `events`: non-empty, each one of
     /// [`EVENTS`] (duplicates dropped); `secret`: 1–256 bytes, generated when absent.
+    /// Unless `allow_private`, a URL naming a loopback, link-local or private address (in
+    /// any spelling) is refused; names are checked again, resolved, at each delivery.
     pub fn parse(
         url: String,
         events: Vec<String>,
         secret: Option<String>,
+        allow_private: bool,
     ) -> Result<Self, DomainError> {
         if url.len() > MAX_URL_BYTES {
             return Err(DomainError::invalid(format!(
@@ -82,6 +86,8 @@ impl NewWebhook {
                 "url must be an absolute http or https URL",
             ));
         }
+        outbound_guard::check_parsed(&parsed, allow_private)
+            .map_err(|e| DomainError::invalid(format!("url is not allowed: {e}")))?;
         if events.is_empty() {
             return Err(DomainError::invalid("events must name at least one event"));
         }
@@ -323,12 +329,14 @@ pub fn start_worker(
     webhooks: Webhooks,
     shutdown: CancellationToken,
     retry_base: Duration,
+    allow_private: bool,
 ) -> Result<tokio::task::JoinHandle<()>, Box<dyn std::error::Error>> {
-    let client = reqwest::Client::builder()
+    // Resolved addresses are checked at each connection (DNS may change after registration)
+    // and redirects are not followed: a receiver that redirects is misconfigured, and
+    // following could re-post inside the network.
+    let client = outbound_guard::client_builder(allow_private)
         .timeout(SEND_TIMEOUT)
         .connect_timeout(SEND_TIMEOUT)
-        // A receiver that redirects is misconfigured; following would re-post elsewhere.
-        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("Parley-Webhooks/", env!("CARGO_PKG_VERSION")))
         .build()?;
     let worker = Arc::new(Worker {
@@ -337,6 +345,7 @@ pub fn start_worker(
         webhooks,
         client,
         retry_base: retry_base.max(Duration::from_millis(1)),
+        allow_private,
     });
     Ok(tokio::spawn(worker.run()))
 }
@@ -347,6 +356,7 @@ struct Worker {
     webhooks: Webhooks,
     client: reqwest::Client,
     retry_base: Duration,
+    allow_private: bool,
 }
 
 impl Worker {
@@ -421,6 +431,12 @@ impl Worker {
     /// Sends one delivery and records the outcome.
     async fn deliver(self: Arc<Self>, head: Head) {
         let signature = sign(&head.secret, head.payload.as_bytes());
+        // The client's resolver never sees an IP literal: check the URL itself each time.
+        if let Err(refused) = outbound_guard::check_url(&head.url, self.allow_private) {
+            self.record(&head, Err(format!("target refused: {refused}")))
+                .await;
+            return;
+        }
         let sent = self
             .client
             .post(&head.url)
@@ -436,6 +452,11 @@ impl Worker {
             Ok(response) => Err(format!("HTTP {}", response.status().as_u16())),
             Err(e) => Err(describe(&e.without_url())),
         };
+        self.record(&head, outcome).await;
+    }
+
+    /// Records a send's outcome: delivered, retried with back-off, or given up.
+    async fn record(&self, head: &Head, outcome: Result<(), String>) {
         let attempts = head.attempts + 1;
         let now = now_ms();
         let seq = head.seq;
@@ -519,6 +540,7 @@ mod tests {
             "https://example.com/hook?x=1".into(),
             events(&["chat.created", "chat.created", "message.created"]),
             Some("s3cret".into()),
+            false,
         )
         .unwrap();
         assert_eq!(ok.events, ["chat.created", "message.created"]);
@@ -531,17 +553,42 @@ mod tests {
             ("https://example.com/", events(&["chat.deleted"])),
         ];
         for (url, events) in bad {
-            let error = NewWebhook::parse(url.into(), events, None).unwrap_err();
+            let error = NewWebhook::parse(url.into(), events, None, false).unwrap_err();
             assert!(matches!(error, DomainError::Invalid(_)), "{url}");
         }
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL_BYTES));
-        assert!(NewWebhook::parse(long, vec!["chat.created".into()], None).is_err());
+        assert!(NewWebhook::parse(long, vec!["chat.created".into()], None, false).is_err());
         let empty_secret = NewWebhook::parse(
             "http://127.0.0.1:1/".into(),
             vec!["chat.created".into()],
             Some(String::new()),
+            true,
         );
         assert!(empty_secret.is_err());
+    }
+
+    #[test]
+    fn webhooks_into_the_local_network_are_refused_unless_allowed() {
+        for url in [
+            "http://127.0.0.1:8080/hook",
+            "http://2130706433/",
+            "http://0x7f.0.0.1/",
+            "http://127.1/",
+            "http://[::1]/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://10.0.0.5/",
+            "http://localhost/",
+        ] {
+            let refused = NewWebhook::parse(url.into(), events(&["chat.created"]), None, false);
+            assert!(matches!(refused, Err(DomainError::Invalid(_))), "{url}");
+        }
+        let allowed = NewWebhook::parse(
+            "http://127.0.0.1:8080/hook".into(),
+            events(&["chat.created"]),
+            None,
+            true,
+        );
+        assert!(allowed.is_ok());
     }
 
     #[test]

@@ -53,14 +53,16 @@ pub struct Store {
 }
 
 /// Settings on every connection: WAL lets readers run beside the writer; NORMAL sync in WAL
-/// mode still survives a process crash (only an OS crash can lose the last commits).
+/// mode still survives a process crash (only an OS crash can lose the last commits);
+/// `secure_delete` overwrites what is deleted, so erased text does not linger in free pages.
 fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
-         PRAGMA temp_store = MEMORY;",
+         PRAGMA temp_store = MEMORY;
+         PRAGMA secure_delete = ON;",
     )?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
@@ -98,10 +100,12 @@ fn start_checkpointer(path: &Path, every: Duration, restart: WalRestart) -> rusq
     Ok(())
 }
 
-/// The checkpointer's request that the writer restart the WAL.
+/// Requests to the writer, between two of its transactions, to restart the WAL (it grew
+/// too long) or to empty it (deleted data must leave the disk).
 #[derive(Clone)]
 pub struct WalRestart {
     wanted: Arc<AtomicBool>,
+    truncate_wanted: Arc<AtomicBool>,
     restart_pages: i64,
 }
 
@@ -109,6 +113,7 @@ impl WalRestart {
     fn new(restart_pages: i64) -> Self {
         Self {
             wanted: Arc::new(AtomicBool::new(false)),
+            truncate_wanted: Arc::new(AtomicBool::new(false)),
             restart_pages,
         }
     }
@@ -123,17 +128,68 @@ impl WalRestart {
     pub fn take(&self) -> bool {
         self.wanted.swap(false, Ordering::Relaxed)
     }
+
+    fn request_truncate(&self) {
+        self.truncate_wanted.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether emptying the WAL was asked for since the last call.
+    pub fn take_truncate(&self) -> bool {
+        self.truncate_wanted.swap(false, Ordering::SeqCst)
+    }
 }
 
-/// Opens one configured connection (for the writer, the CLI and backups).
+/// Opens one configured connection (for the writer, the CLI and backups). The database
+/// holds password hashes, webhook secrets, every chat and file: it and its `-wal`/`-shm`
+/// (which SQLite creates with the database's mode) are readable by their owner only.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+    keep_private(path).map_err(|e| {
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+            Some(format!("cannot secure {}: {e}", path.display())),
+        )
+    })?;
     let mut conn = Connection::open(path)?;
     configure(&mut conn)?;
     Ok(conn)
 }
 
-/// Brings the database to [`SCHEMA_VERSION`].
+/// Creates `path` with mode 0600 if it does not exist, and takes group and other access
+/// away from it and its `-wal` and `-shm` if they do.
+pub fn keep_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if path.as_os_str().is_empty() || path == Path::new(":memory:") {
+        return Ok(());
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = Path::new(&file);
+        match std::fs::metadata(file) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Brings the database to [`SCHEMA_VERSION`], with incremental auto-vacuum so the space
+/// of deleted data can be given back to the file system.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let auto_vacuum: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+    if auto_vacuum != 2 {
+        // Takes effect only through a VACUUM once the file has a header (WAL mode writes
+        // one): instant on a new database, a one-time rebuild of an older one.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+        conn.execute_batch("VACUUM")?;
+    }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > SCHEMA_VERSION {
@@ -217,6 +273,25 @@ impl Store {
         })
         .await
         .map_err(|e| DomainError::Internal(Box::new(e)))?
+    }
+
+    /// Makes deleted data leave the disk: frees its pages from the file (they were already
+    /// overwritten, see `secure_delete`) and empties the write-ahead log, which still holds
+    /// earlier copies of those pages. Resolves once both are done.
+    pub async fn scrub(&self) -> Result<(), DomainError> {
+        // Each step of the pragma frees one page: step it to the end.
+        self.write(|conn| {
+            let mut vacuum = conn.prepare("PRAGMA incremental_vacuum")?;
+            let mut rows = vacuum.query([])?;
+            while rows.next()?.is_some() {}
+            Ok(())
+        })
+        .await?;
+        self.writer.request_truncate();
+        // The writer empties the WAL after the transaction of this job: a second job is
+        // answered only once that has happened.
+        self.write(|_| Ok(())).await?;
+        self.write(|_| Ok(())).await
     }
 
     /// Runs `job` in the writer's transaction; resolves once that transaction has committed.

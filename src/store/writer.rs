@@ -27,16 +27,25 @@ type Job = Box<dyn FnOnce(Option<&Connection>) -> Reply + Send>;
 #[derive(Clone)]
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    wal_restart: WalRestart,
 }
 
 impl Writer {
+    /// Asks the writer to empty the WAL after its current transaction.
+    pub fn request_truncate(&self) {
+        self.wal_restart.request_truncate();
+    }
+
     pub fn start(conn: Connection, wal_restart: WalRestart) -> Self {
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("parley-writer".into())
-            .spawn(move || writer_loop(conn, queue, wal_restart))
+            .spawn({
+                let wal_restart = wal_restart.clone();
+                move || writer_loop(conn, queue, wal_restart)
+            })
             .expect("the OS can start one more thread at startup");
-        Self { jobs }
+        Self { jobs, wal_restart }
     }
 
     /// Runs `job` in the next transaction and waits for its commit.
@@ -111,7 +120,12 @@ fn writer_loop(conn: Connection, queue: mpsc::Receiver<Job>, wal_restart: WalRes
         // Here no transaction is open, so the checkpoint can copy the whole WAL back and,
         // once the readers still on it finish (milliseconds), the next commit starts the
         // file over. Sends wait meanwhile: a short pause beats a WAL that grows for good.
-        if wal_restart.take() {
+        if wal_restart.take_truncate() {
+            // Copies every frame back and cuts the file to nothing (waits for readers).
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+                log::warn!("WAL truncate failed: {e}");
+            }
+        } else if wal_restart.take() {
             if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())) {
                 log::warn!("WAL restart failed: {e}");
             }

@@ -241,7 +241,11 @@ fn routes() -> Vec<Route> {
         route(
             "POST",
             "/api/v1/webhooks",
-            |_| Body::Json(json!({"url": "http://127.0.0.1:9/hook", "events": ["chat.created"]})),
+            |_| {
+                Body::Json(
+                    json!({"url": "https://hooks.example.invalid/hook", "events": ["chat.created"]}),
+                )
+            },
             admin_only(201),
         ),
         route("GET", "/api/v1/webhooks", no_body, admin_only(200)),
@@ -309,7 +313,9 @@ impl World {
                 "POST",
                 "/api/v1/webhooks",
                 Some(&accounts.admin),
-                Some(json!({"url": "http://127.0.0.1:9/hook", "events": ["chat.closed"]})),
+                Some(
+                    json!({"url": "https://hooks.example.invalid/hook", "events": ["chat.closed"]}),
+                ),
             )
             .await;
         let webhook_id = webhook.assert_status(201)["webhook"]["id"]

@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::helpers::{spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{spawn_app_with, TestApp};
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -136,7 +136,11 @@ impl Receiver {
 
 /// Starts the app with fast retries (10 ms, 20 ms, 40 ms …).
 async fn spawn_fast_app() -> TestApp {
-    spawn_app_with(|config| config.webhook_retry_base_ms = 10).await
+    spawn_app_with(|config| {
+        config.webhook_retry_base_ms = 10;
+        config.webhook_allow_private = true;
+    })
+    .await
 }
 
 async fn create_webhook(
@@ -178,7 +182,7 @@ fn assert_signed(received: &Received, secret: &str) {
 
 #[tokio::test]
 async fn only_admins_may_manage_webhooks() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|c| c.webhook_allow_private = true).await;
     let admin = app.admin_token().await;
     let (agent, _) = app.new_agent(&admin, "agent@example.com").await;
     let (visitor, _) = app.new_visitor().await;
@@ -241,7 +245,7 @@ async fn only_admins_may_manage_webhooks() {
 
 #[tokio::test]
 async fn invalid_webhooks_are_rejected_in_the_contracts_shape() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|c| c.webhook_allow_private = true).await;
     let admin = app.admin_token().await;
     let long_url = format!("https://example.com/{}", "a".repeat(2048));
     let invalid = [
@@ -471,6 +475,7 @@ async fn undelivered_events_survive_a_restart() {
     let _second = spawn_app_with(move |config| {
         config.db = db;
         config.webhook_retry_base_ms = 10;
+        config.webhook_allow_private = true;
     })
     .await;
     let delivered = receiver.wait_for(3).await;

@@ -4,6 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::config::Config;
 use crate::domain::Caller;
 use crate::http::error::ApiError;
 use crate::services::webhooks::{self, NewWebhook, Webhooks};
@@ -19,6 +20,7 @@ pub struct CreateWebhook {
 /// `POST /api/v1/webhooks` (admin) body `{url, events, secret?}` →
 /// `201 {webhook, secret}`; the secret (generated when absent) is shown only here.
 pub async fn create_webhook(
+    config: web::Data<Config>,
     store: web::Data<Store>,
     hooks: web::Data<Webhooks>,
     caller: Caller,
@@ -30,7 +32,7 @@ pub async fn create_webhook(
         events,
         secret,
     } = body.into_inner();
-    let new = NewWebhook::parse(url, events, secret)?;
+    let new = NewWebhook::parse(url, events, secret, config.webhook_allow_private)?;
     let (webhook, secret) = webhooks::register(&store, &hooks, &caller, new).await?;
     Ok(HttpResponse::Created().json(json!({ "webhook": webhook, "secret": secret })))
 }
