@@ -79,8 +79,8 @@ pub struct Config {
     #[arg(long, env = "PARLEY_TRUST_FORWARDED", default_value_t = false, action = clap::ArgAction::Set, global = true)]
     pub trust_forwarded: bool,
 
-    /// Most open connections from one client address (0: no limit). Behind a reverse proxy
-    /// every client shares the proxy's address: raise it or set 0 there.
+    /// Most open connections from one client address (0: no limit). Not applied with
+    /// `trust_proxy`: behind a proxy every connection comes from the proxy's address.
     #[arg(
         long,
         env = "PARLEY_MAX_CONNECTIONS_PER_IP",

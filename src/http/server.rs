@@ -81,8 +81,14 @@ impl Application {
             bytes_per_ip_per_hour: config.upload_quota_ip,
             min_free_disk: config.min_free_disk,
         });
-        let connections =
-            ConnectionLimits::new(config.max_connections_per_ip, config.max_connections);
+        // Behind a proxy every connection comes from the proxy: a per-address cap would be a
+        // cap on everyone together (the proxy limits per client, see docs/DEPLOY.md).
+        let per_ip = if config.trust_proxy {
+            0
+        } else {
+            config.max_connections_per_ip
+        };
+        let connections = ConnectionLimits::new(per_ip, config.max_connections);
         let body_deadline = BodyDeadline {
             idle: Duration::from_secs(config.body_idle_timeout.max(1)),
             total: Duration::from_secs(config.body_timeout.max(1)),
