@@ -13,3 +13,4 @@ pub mod params;
 pub mod request_metrics;
 pub mod routes;
 pub mod server;
+pub mod upload_spool;

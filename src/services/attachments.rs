@@ -1,7 +1,12 @@
 //! Files sent in a chat: what a file is (from its bytes, never from the client), its name,
-//! and who may download it.
+//! how its bytes reach the database without being held in memory, and who may download it.
 
-use crate::domain::{self, Attachment, Caller, DomainError};
+use std::io;
+
+use rusqlite::blob::Blob;
+use rusqlite::Connection;
+
+use crate::domain::{self, text, Attachment, Caller, DomainError};
 use crate::services::access::visible_chat;
 use crate::store::attachments::{self, Download};
 use crate::store::Store;
@@ -16,51 +21,72 @@ pub const INLINE_TYPES: &[&str] = &[
     "image/bmp",
 ];
 
+/// A received file's bytes, kept out of memory by whoever received them (the HTTP layer
+/// spools an upload to an anonymous temporary file).
+pub trait FileContent: Send {
+    /// The exact number of bytes.
+    fn size(&self) -> u64;
+    /// The first bytes (all of a small file), enough to tell the type.
+    fn head(&self) -> &[u8];
+    /// Whether the head is UTF-8 text, a character cut at its end included.
+    fn head_is_utf8(&self) -> bool;
+    /// Copies every byte into `blob`, which holds exactly [`Self::size`] bytes. Blocking.
+    fn write_into(&mut self, blob: &mut Blob<'_>) -> io::Result<()>;
+}
+
 /// A file ready to be stored with its message.
 pub struct Upload {
     pub attachment: Attachment,
-    pub data: Vec<u8>,
+    content: Box<dyn FileContent>,
 }
 
 impl Upload {
-    /// A received file: its name cleaned, its type detected from its bytes.
-    pub fn new(raw_name: &str, data: Vec<u8>) -> Result<Self, DomainError> {
-        if data.is_empty() {
+    /// A received file: its name cleaned, its type detected from its first bytes.
+    pub fn new(raw_name: &str, content: Box<dyn FileContent>) -> Result<Self, DomainError> {
+        if content.size() == 0 {
             return Err(DomainError::invalid("the file is empty"));
         }
+        let size = i64::try_from(content.size())
+            .map_err(|_| DomainError::TooLarge("the file is too large".into()))?;
         let id = domain::new_id();
         Ok(Self {
             attachment: Attachment {
                 url: Attachment::url_for(&id),
                 id,
-                name: clean_file_name(raw_name),
-                size: data.len() as i64,
-                content_type: detect_content_type(&data),
+                name: clean_file_name(raw_name)?,
+                size,
+                content_type: detect_content_type(content.head(), content.head_is_utf8()),
             },
-            data,
+            content,
         })
+    }
+
+    /// Stores the file in the writer's transaction and returns what its message shows. The
+    /// row gets a zero-filled blob of the file's size that the bytes are then streamed into,
+    /// so no copy of the whole file is ever in memory.
+    pub fn save(mut self, conn: &Connection, chat_id: &str) -> Result<Attachment, DomainError> {
+        let mut blob = attachments::insert(conn, chat_id, &self.attachment, &domain::now())?;
+        self.content
+            .write_into(&mut blob)
+            .map_err(|e| DomainError::Storage(Box::new(e)))?;
+        Ok(self.attachment)
     }
 }
 
-/// The type the bytes say they are; text if they are UTF-8, else opaque bytes.
-pub fn detect_content_type(data: &[u8]) -> String {
-    match infer::get(data) {
+/// The type the first bytes say the file is; text if they are UTF-8, else opaque bytes.
+pub fn detect_content_type(head: &[u8], head_is_utf8: bool) -> String {
+    match infer::get(head) {
         Some(kind) => kind.mime_type().to_string(),
-        None if std::str::from_utf8(data).is_ok() => "text/plain; charset=utf-8".into(),
+        None if head_is_utf8 => "text/plain; charset=utf-8".into(),
         None => "application/octet-stream".into(),
     }
 }
 
-/// The last path component, without control characters, at most 200 characters.
-pub fn clean_file_name(raw: &str) -> String {
-    let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
-    let name: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
-    let name = name.trim().trim_start_matches('.').to_string();
-    if name.is_empty() {
-        "file".into()
-    } else {
-        name
-    }
+/// The last path component, without control characters, at most 200 characters; a name
+/// with bidi controls (which can disguise an extension: "invoice" + U+202E + "fdp.exe") or nothing
+/// visible in it is refused.
+pub fn clean_file_name(raw: &str) -> Result<String, DomainError> {
+    text::check_file_name(raw).map_err(|e| DomainError::invalid(e.to_string()))
 }
 
 /// The file, only to the chat's visitor and agents (others get `NotFound`).
@@ -75,26 +101,86 @@ pub async fn download(store: &Store, caller: Caller, id: String) -> Result<Downl
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// Bytes in memory, standing in for a spooled upload.
+    struct InMemory(Vec<u8>);
+
+    impl FileContent for InMemory {
+        fn size(&self) -> u64 {
+            self.0.len() as u64
+        }
+        fn head(&self) -> &[u8] {
+            &self.0
+        }
+        fn head_is_utf8(&self) -> bool {
+            std::str::from_utf8(&self.0).is_ok()
+        }
+        fn write_into(&mut self, blob: &mut Blob<'_>) -> io::Result<()> {
+            io::Write::write_all(blob, &self.0)
+        }
+    }
+
+    fn upload(name: &str, bytes: &[u8]) -> Result<Upload, DomainError> {
+        Upload::new(name, Box::new(InMemory(bytes.to_vec())))
+    }
 
     #[test]
     fn content_types_come_from_the_bytes() {
         let png = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0];
-        assert_eq!(detect_content_type(&png), "image/png");
-        assert_eq!(detect_content_type(b"hello"), "text/plain; charset=utf-8");
+        assert_eq!(detect_content_type(&png, false), "image/png");
         assert_eq!(
-            detect_content_type(&[0xff, 0xfe, 0x00, 0x81]),
+            detect_content_type(b"hello", true),
+            "text/plain; charset=utf-8"
+        );
+        assert_eq!(
+            detect_content_type(&[0xff, 0xfe, 0x00, 0x81], false),
             "application/octet-stream"
         );
+        let text = upload("a.png", b"plain words").unwrap();
+        assert_eq!(text.attachment.content_type, "text/plain; charset=utf-8");
+        assert_eq!(text.attachment.size, 11);
+        assert_eq!(text.attachment.name, "a.png");
+    }
+
+    #[test]
+    fn an_empty_file_is_refused() {
+        assert!(matches!(upload("a.txt", b""), Err(DomainError::Invalid(_))));
+    }
+
+    #[test]
+    fn save_streams_the_bytes_into_a_row_of_their_size() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE attachments (id TEXT PRIMARY KEY, chat_id TEXT, name TEXT,
+             size INTEGER, content_type TEXT, data BLOB NOT NULL, created_at TEXT);",
+        )
+        .unwrap();
+        let bytes: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let attachment = upload("x.bin", &bytes).unwrap().save(&conn, "c1").unwrap();
+
+        let (size, data): (i64, Vec<u8>) = conn
+            .query_row(
+                "SELECT size, data FROM attachments WHERE id = ?1",
+                [&attachment.id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(size, bytes.len() as i64);
+        assert!(data == bytes, "the stored bytes differ");
     }
 
     #[test]
     fn file_names_lose_paths_and_control_characters() {
-        assert_eq!(clean_file_name("../../etc/passwd"), "passwd");
-        assert_eq!(clean_file_name("C:\\\\x\\\\report.pdf"), "report.pdf");
-        assert_eq!(clean_file_name("a\u{0}b\nc.txt"), "abc.txt");
-        assert_eq!(clean_file_name("..."), "file");
-        assert_eq!(clean_file_name(&"x".repeat(500)).len(), 200);
+        let clean = |raw: &str| clean_file_name(raw).unwrap();
+        assert_eq!(clean("../../etc/passwd"), "passwd");
+        assert_eq!(clean("C:\\\\x\\\\report.pdf"), "report.pdf");
+        assert_eq!(clean("a\u{0}b\nc.txt"), "abc.txt");
+        assert_eq!(clean("..."), "file");
+        assert_eq!(clean(&"x".repeat(500)).chars().count(), 200);
+        assert!(clean_file_name("invoice\u{202E}fdp.exe").is_err());
+        assert!(clean_file_name("\u{200B}\u{200B}").is_err());
     }
 }

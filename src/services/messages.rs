@@ -19,7 +19,7 @@ use crate::services::attachments::Upload;
 use crate::services::limits::Limits;
 use crate::services::webhooks::Webhooks;
 use crate::store::messages::{self, NewMessage};
-use crate::store::{attachments, chats, Store};
+use crate::store::{chats, Store};
 
 /// What a message poll (or a page of history) answers.
 #[derive(Debug, Serialize)]
@@ -120,13 +120,8 @@ impl MessageService {
                     }
                 }
                 let author = messages::author(conn, caller.id())?;
-                let attachment = match upload {
-                    Some(Upload { attachment, data }) => {
-                        attachments::insert(conn, &id, &attachment, &data, &domain::now())?;
-                        Some(attachment)
-                    }
-                    None => None,
-                };
+                // The bytes stream into their row; the received file is released once saved.
+                let attachment = upload.map(|upload| upload.save(conn, &id)).transpose()?;
                 let reopens = access.status == ChatStatus::Closed && !caller.is_agent();
                 if reopens {
                     chats::set_status(conn, &id, ChatStatus::Open, &domain::now())?;
@@ -205,10 +200,21 @@ impl MessageService {
             };
             let watch = Watch::Chat { chat_id, after };
             let read = || async {
+                // At the head already (a re-poll right after an answer): nothing to read, so
+                // no database read and no hop to the blocking pool.
+                let visitor = (!caller.is_agent()).then(|| caller.id());
+                if self
+                    .hub
+                    .at_head(chat_id, after, request.known_state, visitor)
+                {
+                    return Ok(None);
+                }
                 // The page is only a temporary here: kept, it would stay in the parked future.
                 let page = self
                     .read_page(caller, chat_id, request.cursor, request.limit)
                     .await?;
+                self.hub
+                    .note_head(chat_id, page.chat.last_seq, &page.chat.visitor.id);
                 let stale_state = request.known_state.is_some_and(|known| known != page.state);
                 Ok::<_, DomainError>((!page.messages.is_empty() || stale_state).then_some(page))
             };

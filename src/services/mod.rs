@@ -12,6 +12,5 @@ pub mod messages;
 pub mod outbound_guard;
 pub mod retention;
 pub mod upload_limits;
-pub mod upload_spool;
 pub mod visitors;
 pub mod webhooks;

@@ -21,6 +21,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+use crate::domain::DomainError;
+
 /// Length of the quota window.
 const WINDOW_SECS: u64 = 3600;
 /// Granularity of the window: bytes are booked into per-minute buckets.
@@ -78,6 +80,22 @@ impl UploadRefusal {
             UploadRefusal::TooManyConcurrent { retry_after_secs }
             | UploadRefusal::QuotaExceeded { retry_after_secs } => Some(retry_after_secs),
             UploadRefusal::InsufficientStorage => None,
+        }
+    }
+}
+
+/// A concurrency or quota refusal is a rate limit (429 with `Retry-After`); a disk below its
+/// floor is `InsufficientStorage` (507).
+impl From<UploadRefusal> for DomainError {
+    fn from(refusal: UploadRefusal) -> Self {
+        match refusal {
+            UploadRefusal::TooManyConcurrent { retry_after_secs }
+            | UploadRefusal::QuotaExceeded { retry_after_secs } => DomainError::RateLimited {
+                retry_after: retry_after_secs,
+            },
+            UploadRefusal::InsufficientStorage => {
+                DomainError::InsufficientStorage(refusal.to_string())
+            }
         }
     }
 }
@@ -818,6 +836,25 @@ mod tests {
         assert!(room_left(100, 50, 50).is_ok());
         assert!(room_left(100, 50, 51).is_err());
         assert!(room_left(100, u64::MAX, u64::MAX).is_err());
+    }
+
+    #[test]
+    fn refusals_become_rate_limits_or_insufficient_storage() {
+        let quota = DomainError::from(UploadRefusal::QuotaExceeded {
+            retry_after_secs: 42,
+        });
+        assert!(matches!(
+            quota,
+            DomainError::RateLimited { retry_after: 42 }
+        ));
+        let busy = DomainError::from(UploadRefusal::TooManyConcurrent {
+            retry_after_secs: 5,
+        });
+        assert!(matches!(busy, DomainError::RateLimited { retry_after: 5 }));
+        assert!(matches!(
+            DomainError::from(UploadRefusal::InsufficientStorage),
+            DomainError::InsufficientStorage(_)
+        ));
     }
 
     #[test]

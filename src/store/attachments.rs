@@ -1,6 +1,7 @@
 //! Queries on attachments: the bytes are kept in the database itself.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::blob::Blob;
+use rusqlite::{params, Connection, OptionalExtension, MAIN_DB};
 
 use crate::domain::Attachment;
 
@@ -12,27 +13,34 @@ pub struct Download {
     pub data: Vec<u8>,
 }
 
-pub fn insert(
-    conn: &Connection,
+/// Inserts the attachment's row with `attachment.size` zero bytes as its data, and opens
+/// those bytes for writing: the caller streams the file in through the returned handle
+/// (SQLite's incremental blob I/O) instead of binding it whole. Close the handle before the
+/// transaction ends.
+pub fn insert<'conn>(
+    conn: &'conn Connection,
     chat_id: &str,
     attachment: &Attachment,
-    data: &[u8],
     created_at: &str,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO attachments (id, chat_id, name, size, content_type, data, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        attachment.id,
-        chat_id,
-        attachment.name,
-        attachment.size,
-        attachment.content_type,
-        data,
-        created_at
-    ])?;
-    Ok(())
+) -> rusqlite::Result<Blob<'conn>> {
+    let rowid: i64 = conn
+        .prepare_cached(
+            "INSERT INTO attachments (id, chat_id, name, size, content_type, data, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, zeroblob(?4), ?6)
+             RETURNING rowid",
+        )?
+        .query_row(
+            params![
+                attachment.id,
+                chat_id,
+                attachment.name,
+                attachment.size,
+                attachment.content_type,
+                created_at
+            ],
+            |row| row.get(0),
+        )?;
+    conn.blob_open(MAIN_DB, c"attachments", c"data", rowid, false)
 }
 
 pub fn find(conn: &Connection, id: &str) -> rusqlite::Result<Option<Download>> {

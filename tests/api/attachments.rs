@@ -210,3 +210,52 @@ async fn uploads_that_are_not_multipart_or_lack_a_file_are_refused() {
     .await
     .assert_error(422, "invalid");
 }
+
+#[tokio::test]
+async fn a_multi_megabyte_file_is_stored_and_downloaded_byte_for_byte() {
+    let app = spawn_app().await;
+    let chat = app.new_visitor_chat().await;
+    // Many 64 KiB chunks plus a ragged tail, in a pattern that shows misplaced chunks.
+    let bytes: Vec<u8> = (0..3 * 1024 * 1024 + 12_345_u32)
+        .map(|i| i.wrapping_mul(2_654_435_761).rotate_left(7) as u8)
+        .collect();
+    let reply = upload(
+        &app,
+        &chat.token,
+        &chat.chat_id,
+        file("dump.bin", &bytes, "application/octet-stream"),
+    )
+    .await;
+    let attachment = reply.assert_status(201)["message"]["attachment"].clone();
+    assert_eq!(attachment["size"], bytes.len());
+    assert_eq!(attachment["content_type"], "application/octet-stream");
+
+    let download = app
+        .client
+        .get(app.url(attachment["url"].as_str().unwrap()))
+        .bearer_auth(&chat.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 200);
+    let downloaded = download.bytes().await.unwrap();
+    assert!(downloaded.as_ref() == bytes, "the download differs");
+}
+
+#[tokio::test]
+async fn long_text_is_text_even_when_the_sniffed_head_cuts_a_character() {
+    let app = spawn_app().await;
+    let chat = app.new_visitor_chat().await;
+    // The type is told from the first 8 KiB; one ASCII letter makes that end mid-"é".
+    let text = format!("a{}", "é".repeat(5_000));
+    let reply = upload(
+        &app,
+        &chat.token,
+        &chat.chat_id,
+        file("long.txt", text.as_bytes(), "application/octet-stream"),
+    )
+    .await;
+    let attachment = &reply.assert_status(201)["message"]["attachment"];
+    assert_eq!(attachment["content_type"], "text/plain; charset=utf-8");
+    assert_eq!(attachment["size"], text.len());
+}

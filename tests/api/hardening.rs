@@ -264,3 +264,23 @@ async fn attachments_are_never_kept_in_the_browser_cache() {
     assert_eq!(download.status(), 200);
     assert_eq!(download.headers()["cache-control"], "no-store");
 }
+
+#[tokio::test]
+async fn a_file_name_that_disguises_its_extension_is_refused() {
+    let app = spawn_app().await;
+    let chat = app.new_visitor_chat().await;
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(b"MZ not really".to_vec())
+            .file_name("invoice\u{202E}fdp.exe"),
+    );
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/chats/{}/attachments", chat.chat_id)))
+        .bearer_auth(&chat.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    TestApp::reply(response).await.assert_error(422, "invalid");
+}

@@ -4,6 +4,8 @@
 //! raster image types are shown inline, everything else downloads, and every download is
 //! sandboxed so an uploaded page or script can never run on this origin.
 
+use std::path::Path;
+
 use actix_multipart::{Multipart, MultipartError};
 use actix_web::http::header::{
     self, Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
@@ -13,38 +15,74 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use crate::config::Config;
-use crate::domain::{Caller, ClientId, MessageBody};
+use crate::domain::{Caller, ClientId, DomainError, MessageBody};
 use crate::http::api::messages::created_or_ok;
 use crate::http::error::ApiError;
-use crate::http::extract::client_ip;
+use crate::http::extract::{client_ip, token_hash};
+use crate::http::upload_spool::{spool_field, SpoolError, SpooledFile};
 use crate::services::attachments::{self, Upload, INLINE_TYPES};
 use crate::services::messages::MessageService;
+use crate::services::upload_limits::UploadLimits;
 use crate::store::Store;
 
 /// The parts of the multipart form this endpoint reads.
 #[derive(Default)]
 struct Form {
-    file: Option<(String, Vec<u8>)>,
+    file: Option<SpooledFile>,
     client_id: Option<String>,
     body: Option<String>,
 }
 
 /// `POST /api/v1/chats/{id}/attachments` (multipart: `file`, optional `client_id` and `body`)
 /// → `201 {message}`, or `200 {message}` for a repeated `client_id`.
+///
+/// The file goes to an anonymous temporary file beside the database and from there into
+/// its row, so memory per upload stays a few buffers however large or slow the upload is.
+/// Before any of the body is read, the upload must get a slot (per token and per address),
+/// fit the uploader's and the address's hourly quota (agents are exempt), and find the disk
+/// above its free-space floor.
 pub async fn upload_attachment(
     messages: web::Data<MessageService>,
+    limits: web::Data<UploadLimits>,
     config: web::Data<Config>,
     caller: Caller,
     req: HttpRequest,
     path: web::Path<String>,
     payload: Multipart,
 ) -> Result<HttpResponse, ApiError> {
-    messages.check_send(client_ip(&req), &caller)?;
-    let form = read_form(payload, config.max_upload).await?;
-    let (name, data) = form
+    let ip = client_ip(&req);
+    messages.check_send(ip, &caller)?;
+    // Held until the file is stored or refused: a stalled upload keeps its slot, so one
+    // token or address cannot keep hundreds of uploads open.
+    let _permit = limits
+        .begin(token_hash(&req)?, ip)
+        .map_err(DomainError::from)?;
+    let max_bytes = config.max_upload as u64;
+    let exempt = caller.is_agent();
+    // A larger declared body is refused with 413 once it passes the limit, not here.
+    let expected = declared_length(&req).map(|len| len.min(max_bytes));
+    limits
+        .would_fit(caller.id(), ip, expected, exempt)
+        .map_err(DomainError::from)?;
+    let dir = spool_dir(&config.db);
+    // Until the commit the file is on the disk twice: in the spool and in the database's
+    // write-ahead log.
+    let incoming = expected.unwrap_or(max_bytes).saturating_mul(2);
+    limits
+        .disk_has_room(dir, incoming)
+        .map_err(DomainError::from)?;
+
+    let form = read_form(payload, dir, max_bytes).await?;
+    let mut file = form
         .file
         .ok_or_else(|| ApiError::invalid("the form needs a file field named `file`"))?;
-    let upload = Upload::new(&name, data)?;
+    // Checked again with the real size (the declared one may be missing or a lie), and
+    // booked at once so racing uploads cannot overshoot.
+    limits
+        .charge(caller.id(), ip, file.size, exempt)
+        .map_err(DomainError::from)?;
+    let name = std::mem::take(&mut file.name);
+    let upload = Upload::new(&name, Box::new(file))?;
     let body = MessageBody::parse(
         form.body
             .filter(|b| !b.trim().is_empty())
@@ -57,30 +95,38 @@ pub async fn upload_attachment(
     Ok(created_or_ok(created).json(json!({ "message": message })))
 }
 
-/// Reads the form, refusing a file over `max_bytes` as soon as it passes the limit.
-async fn read_form(mut payload: Multipart, max_bytes: usize) -> Result<Form, ApiError> {
+/// The request's `Content-Length`, if it sent a valid one.
+fn declared_length(req: &HttpRequest) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Uploads are spooled in the database's directory: the disk the free-space floor guards
+/// and the files end up on, and not a `/tmp` that may be memory.
+fn spool_dir(db: &Path) -> &Path {
+    match db.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// Reads the form, spooling the file to `dir` and refusing it with 413 as soon as it passes
+/// `max_bytes`.
+async fn read_form(mut payload: Multipart, dir: &Path, max_bytes: u64) -> Result<Form, ApiError> {
     let mut form = Form::default();
     while let Some(field) = payload.next().await {
         let mut field = field.map_err(multipart_error)?;
         let name = field.name().unwrap_or_default().to_string();
         match name.as_str() {
             "file" if form.file.is_none() => {
-                let file_name = field
-                    .content_disposition()
-                    .and_then(|d| d.get_filename())
-                    .unwrap_or("file")
-                    .to_string();
-                let mut data = Vec::new();
-                while let Some(chunk) = field.next().await {
-                    let chunk = chunk.map_err(multipart_error)?;
-                    if data.len() + chunk.len() > max_bytes {
-                        return Err(ApiError::PayloadTooLarge(format!(
-                            "the file is larger than {max_bytes} bytes"
-                        )));
-                    }
-                    data.extend_from_slice(&chunk);
-                }
-                form.file = Some((file_name, data));
+                let file = spool_field(&mut field, dir, max_bytes)
+                    .await
+                    .map_err(spool_error)?;
+                form.file = Some(file);
             }
             "client_id" | "body" => {
                 let text = field
@@ -105,6 +151,15 @@ async fn read_form(mut payload: Multipart, max_bytes: usize) -> Result<Form, Api
         }
     }
     Ok(form)
+}
+
+fn spool_error(error: SpoolError) -> ApiError {
+    match error {
+        SpoolError::TooLarge { .. } => ApiError::PayloadTooLarge(error.to_string()),
+        SpoolError::Multipart(error) => multipart_error(error),
+        SpoolError::StorageFull => ApiError::InsufficientStorage(error.to_string()),
+        SpoolError::Io(cause) => ApiError::Internal(Box::new(cause)),
+    }
 }
 
 fn multipart_error(error: MultipartError) -> ApiError {
@@ -161,4 +216,19 @@ pub async fn download_attachment(
         // Never kept by the browser: after a logout, a shared computer must not show it.
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(file.data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uploads_are_spooled_in_the_databases_directory() {
+        assert_eq!(
+            spool_dir(Path::new("/var/lib/parley/parley.db")),
+            Path::new("/var/lib/parley")
+        );
+        assert_eq!(spool_dir(Path::new("data/parley.db")), Path::new("data"));
+        assert_eq!(spool_dir(Path::new("parley.db")), Path::new("."));
+    }
 }

@@ -17,6 +17,8 @@ use std::path::Path;
 use actix_multipart::{Field, MultipartError};
 use futures_util::StreamExt;
 
+use crate::services::attachments::FileContent;
+
 /// How many leading bytes [`SpooledFile::head`] keeps for type sniffing.
 pub const HEAD_LEN: usize = 8 * 1024;
 
@@ -121,6 +123,25 @@ impl SpooledFile {
             ));
         }
         Ok(())
+    }
+}
+
+/// How the rules see a spooled upload (they store it without knowing where it came from).
+impl FileContent for SpooledFile {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn head(&self) -> &[u8] {
+        &self.head
+    }
+
+    fn head_is_utf8(&self) -> bool {
+        SpooledFile::head_is_utf8(self)
+    }
+
+    fn write_into(&mut self, blob: &mut rusqlite::blob::Blob<'_>) -> io::Result<()> {
+        SpooledFile::write_into(self, blob)
     }
 }
 
