@@ -112,6 +112,7 @@ impl Hub {
                 }
                 if last_prune.elapsed() >= PRUNE_EVERY {
                     hub.versions.prune();
+                    hub.wakeups.prune();
                     last_prune = now;
                 }
                 let wake_at = next.map_or(now + PRUNE_EVERY, |at| at.min(now + PRUNE_EVERY));
@@ -217,6 +218,25 @@ impl Hub {
     /// with the message itself when the writer could hand it over. Call after the commit.
     pub fn message_added(&self, chat_id: &str, seq: i64, published: Option<Published>) {
         self.wakeups.message_added(chat_id, seq, published);
+    }
+
+    /// Records a chat's last seq and visitor as a read found them (see [`Hub::at_head`]).
+    pub fn note_head(&self, chat_id: &str, last_seq: i64, visitor_id: &str) {
+        self.wakeups.note_head(chat_id, last_seq, visitor_id);
+    }
+
+    /// Whether a registered poller at `after`, which knows state version `known_state`, has
+    /// nothing to read and may see the chat (`visitor`: `None` for agents): then it can park
+    /// without a database read. Known only for chats polled recently.
+    pub fn at_head(
+        &self,
+        chat_id: &str,
+        after: i64,
+        known_state: Option<u64>,
+        visitor: Option<&str>,
+    ) -> bool {
+        known_state.is_none_or(|known| known == self.state_version(chat_id))
+            && self.wakeups.nothing_after(chat_id, after, visitor)
     }
 
     /// Whether a poller of this chat waits with cursor `seq`: only then is handing over the
@@ -364,6 +384,36 @@ mod tests {
         // A typing change since the copy was taken makes the copy's markers suspect.
         hub.state_changed("c1");
         assert!(hub.handed_over("c1", 4).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_poller_at_the_head_parks_without_a_read_only_when_nothing_is_new() {
+        let hub = hub();
+        let poller = hub.wakeups.subscribe("c1", 5);
+        assert!(!hub.at_head("c1", 5, None, None), "unknown until a read");
+        hub.note_head("c1", 5, "v1");
+        assert!(hub.at_head("c1", 5, None, Some("v1")));
+        assert!(hub.at_head("c1", 5, None, None), "agents see every chat");
+        assert!(!hub.at_head("c1", 4, None, None), "seq 5 is new to it");
+        assert!(
+            !hub.at_head("c1", 5, None, Some("v2")),
+            "not this visitor's chat"
+        );
+        hub.state_changed("c1");
+        assert!(
+            !hub.at_head("c1", 5, Some(0), None),
+            "its typing state is old"
+        );
+        // An older read never moves the head back.
+        hub.note_head("c1", 3, "v1");
+        assert!(!hub.at_head("c1", 4, None, None));
+        drop(poller);
+        assert_eq!(hub.watched_chats(), 0);
+        // The head outlives its pollers, and follows commits announced meanwhile.
+        assert!(hub.at_head("c1", 5, None, None));
+        hub.message_added("c1", 6, None);
+        assert!(!hub.at_head("c1", 5, None, None));
+        assert!(hub.at_head("c1", 6, None, None));
     }
 
     #[tokio::test]

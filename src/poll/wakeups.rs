@@ -1,13 +1,16 @@
-//! Who waits on what: one `Notify` per chat that has pollers, one for the agents' inbox, and
-//! the message a writer hands to the poller waiting right behind it.
+//! Who waits on what: one `Notify` per chat that has pollers, one for the agents' inbox, the
+//! message a writer hands to the poller waiting right behind it, and each watched chat's
+//! head (its last seq and whose it is), so a re-poll at the head parks without a read.
 //!
 //! `notify_waiters` wakes every `Notified` that was enabled before the call; the ordering
 //! rules that make this race-free are kept by [`crate::poll::Hub::park`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::domain::{Chat, Message};
 
@@ -23,7 +26,23 @@ struct ChatEntry {
     latest_seq: i64,
     /// The message with seq `latest_seq`, if its writer handed it over.
     published: Option<Arc<Published>>,
+    /// The chat's last seq as far as this process knows (never ahead of the database: it
+    /// only grows, from reads and from announcements made after commits) and its visitor.
+    head: Option<Head>,
+    /// When the last subscriber left: an entry with a head outlives its pollers briefly,
+    /// since a poll that was just answered comes back within milliseconds.
+    idle_since: Option<Instant>,
 }
+
+/// What a poller needs to park without reading: is there anything after its cursor, and
+/// may it see this chat.
+struct Head {
+    last_seq: i64,
+    visitor_id: Arc<str>,
+}
+
+/// How long a chat's head is kept once nobody polls it.
+const HEAD_MEMORY: Duration = Duration::from_secs(60);
 
 impl ChatEntry {
     fn cursor_index(&self, cursor: i64) -> Option<usize> {
@@ -83,7 +102,13 @@ impl Drop for Subscription {
                 }
             }
             if entry.subscribers == 0 {
-                chats.remove(&self.chat_id);
+                if entry.head.is_some() {
+                    // Kept for the re-poll; the copy was for pollers at its cursor only.
+                    entry.published = None;
+                    entry.idle_since = Some(Instant::now());
+                } else {
+                    chats.remove(&self.chat_id);
+                }
             }
         }
     }
@@ -102,6 +127,7 @@ impl Wakeups {
             .map_or_else(|| Arc::from(chat_id), |(key, _)| key.clone());
         let entry = chats.entry(chat_id.clone()).or_default();
         entry.subscribers += 1;
+        entry.idle_since = None;
         match entry.cursor_index(after) {
             Some(i) => entry.cursors[i].1 += 1,
             None => entry.cursors.push((after, 1)),
@@ -120,7 +146,42 @@ impl Wakeups {
 
     /// Number of chats with at least one poller.
     pub fn watched_chats(&self) -> usize {
-        self.lock().len()
+        self.lock().values().filter(|e| e.subscribers > 0).count()
+    }
+
+    /// Forgets the heads of chats nobody has polled for a while.
+    pub fn prune(&self) {
+        self.lock().retain(|_, entry| {
+            entry
+                .idle_since
+                .is_none_or(|since| since.elapsed() < HEAD_MEMORY)
+        });
+    }
+
+    /// Records what a read found: the chat's last seq and its visitor. Only moves forward.
+    pub fn note_head(&self, chat_id: &str, last_seq: i64, visitor_id: &str) {
+        if let Some(entry) = self.lock().get_mut(chat_id) {
+            match &mut entry.head {
+                Some(head) => head.last_seq = head.last_seq.max(last_seq),
+                None => {
+                    entry.head = Some(Head {
+                        last_seq,
+                        visitor_id: Arc::from(visitor_id),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Whether a poller at cursor `after` has nothing to read in this chat, and may see it
+    /// (`visitor`: the polling visitor's id; `None` for an agent). `false` when unknown.
+    pub fn nothing_after(&self, chat_id: &str, after: i64, visitor: Option<&str>) -> bool {
+        self.lock()
+            .get(chat_id)
+            .and_then(|entry| entry.head.as_ref())
+            .is_some_and(|head| {
+                head.last_seq <= after && visitor.is_none_or(|v| *head.visitor_id == *v)
+            })
     }
 
     /// Wakes the chat's pollers.
@@ -145,9 +206,13 @@ impl Wakeups {
     /// different threads); an older one never replaces a newer one.
     pub fn message_added(&self, chat_id: &str, seq: i64, published: Option<Published>) {
         let notify = self.lock().get_mut(chat_id).map(|entry| {
+            if let Some(head) = &mut entry.head {
+                head.last_seq = head.last_seq.max(seq);
+            }
             if seq >= entry.latest_seq {
                 entry.latest_seq = seq;
-                entry.published = published.map(Arc::new);
+                // Only pollers waiting now can use the copy (a re-poll is past it).
+                entry.published = published.filter(|_| entry.subscribers > 0).map(Arc::new);
             }
             entry.notify.clone()
         });
