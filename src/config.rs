@@ -214,6 +214,39 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
+
+    #[derive(clap::Parser)]
+    struct Only {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    /// The README's table is the one other place the settings are written: it must list
+    /// each with the variable and default the parser really has.
+    #[test]
+    fn the_readme_lists_every_setting_with_its_real_default() {
+        let readme = include_str!("../README.md");
+        let command = Only::command();
+        for arg in command.get_arguments() {
+            let Some(flag) = arg.get_long() else { continue };
+            let row = readme
+                .lines()
+                .find(|line| line.starts_with(&format!("| `--{flag}` |")))
+                .unwrap_or_else(|| panic!("--{flag} is missing from the README's table"));
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+            assert_eq!(cells[2], format!("`{}`", env.unwrap_or_default()), "{row}");
+            let default: Vec<String> = arg
+                .get_default_values()
+                .iter()
+                .map(|v| v.to_string_lossy().into_owned())
+                .collect();
+            if let [default] = default.as_slice() {
+                assert_eq!(cells[3], format!("`{default}`"), "{row}");
+            }
+        }
+    }
 
     #[test]
     fn defaults_give_a_chat_on_port_8080_with_parley_db() {
