@@ -21,7 +21,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::FutureExt;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, spawn_app_with, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::client::ApiClient;
+use crate::helpers::{spawn_app, spawn_app_with};
 use crate::process::{free_port, Parley};
 
 /// How long a condition may take to come true; generous for a loaded 2-core machine.
@@ -46,7 +47,7 @@ async fn a_visitor_writes_and_an_agent_sees_it_live_in_the_inbox() {
     let app = spawn_app().await;
     with_browser(|b| async move {
         let agent = b.client.window().await.expect("current window");
-        sign_in(&b, &app.address, &app.admin_email, &app.admin_password).await;
+        sign_in(&b, &app).await;
 
         b.open_window().await;
         visitor_sends(&b, &app.url("/"), "Hello, do you ship to Norway?").await;
@@ -77,7 +78,7 @@ async fn the_agent_replies_and_the_visitor_sees_it_live_without_a_reload() {
             .await;
 
         b.open_window().await;
-        sign_in(&b, &app.address, &app.admin_email, &app.admin_password).await;
+        sign_in(&b, &app).await;
         let chat_id = b.wait_for_chat_item("Is anyone there?").await;
         b.click(&format!(r#"[data-chat-id="{chat_id}"]"#)).await;
         b.wait_for_message("Is anyone there?", true).await;
@@ -106,7 +107,7 @@ async fn a_message_with_markup_is_shown_as_literal_text() {
         assert_markup_is_inert(&b, markup).await;
 
         b.open_window().await;
-        sign_in(&b, &app.address, &app.admin_email, &app.admin_password).await;
+        sign_in(&b, &app).await;
         let chat_id = b.wait_for_chat_item("<b>x</b>").await;
         b.click(&format!(r#"[data-chat-id="{chat_id}"]"#)).await;
         b.wait_for_message(markup, true).await;
@@ -147,9 +148,7 @@ async fn both_pages_show_the_latest_page_and_load_earlier_messages_on_request() 
     with_browser(|b| async move {
         visitor_sends(&b, &app.url("/"), "Opening question").await;
         let admin = app.admin_token().await;
-        let chats = app
-            .call("GET", "/api/v1/chats?status=all", Some(&admin), None)
-            .await;
+        let chats = app.chats(&admin, "all").await;
         let chat_id = chats.assert_status(200)["chats"][0]["id"]
             .as_str()
             .expect("the visitor's chat")
@@ -164,7 +163,7 @@ async fn both_pages_show_the_latest_page_and_load_earlier_messages_on_request() 
         shows_the_latest_page_then_all_60(&b).await;
 
         b.open_window().await;
-        sign_in(&b, &app.address, &app.admin_email, &app.admin_password).await;
+        sign_in(&b, &app).await;
         b.wait_for_chat_item("history 59").await;
         b.click(&format!(r#"[data-chat-id="{chat_id}"]"#)).await;
         shows_the_latest_page_then_all_60(&b).await;
@@ -216,9 +215,7 @@ async fn the_widget_works_on_a_page_of_another_origin() {
 
     // The message reached the server, from a visitor whose page is the host page.
     let token = app.admin_token().await;
-    let reply = app
-        .call("GET", "/api/v1/chats?status=all", Some(&token), None)
-        .await;
+    let reply = app.chats(&token, "all").await;
     let chats = reply.assert_status(200);
     let chat = chats["chats"]
         .as_array()
@@ -238,13 +235,7 @@ async fn the_widget_works_on_a_page_of_another_origin() {
 #[tokio::test]
 async fn the_connection_indicator_and_a_queued_send_recover_after_a_server_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let client = reqwest::Client::new();
-    let mut server = Parley::start(
-        free_port(),
-        &dir.path().join("restart.db"),
-        &dir.path().join("restart.log"),
-    );
-    server.wait_healthy(&client).await;
+    let mut server = Parley::start_in(dir.path()).await;
     let base = server.address();
     let queued = "Sent while the server was down";
 
@@ -269,7 +260,7 @@ async fn the_connection_indicator_and_a_queued_send_recover_after_a_server_resta
             "no server id before the server confirms: {li}"
         );
 
-        server.restart(&client).await;
+        server.restart().await;
         let li = b
             .wait_for_message_within(queued, true, RESTART_PATIENCE)
             .await;
@@ -290,15 +281,14 @@ async fn the_connection_indicator_and_a_queued_send_recover_after_a_server_resta
 
     // Exactly once on the server too.
     if let Some(server) = server {
-        let api = AgentApi::sign_in(&server.address()).await;
-        let chats = api.get("/chats?status=all").await;
+        let api = server.api();
+        let token = api.admin_token().await;
+        let chats = api.chats(&token, "all").await.body;
         let chat_id = chats["chats"][0]["id"]
             .as_str()
             .expect("the visitor's chat")
             .to_owned();
-        let page = api
-            .get(&format!("/chats/{chat_id}/messages?after=0&limit=500"))
-            .await;
+        let page = api.messages(&token, &chat_id, 0, 500).await.body;
         let count = page["messages"]
             .as_array()
             .expect("messages")
@@ -329,7 +319,7 @@ async fn a_visitor_uploads_an_image_and_the_agent_sees_its_preview() {
         b.wait_for_preview(&id).await;
 
         b.open_window().await;
-        sign_in(&b, &app.address, &app.admin_email, &app.admin_password).await;
+        sign_in(&b, &app).await;
         let chat_id = b.wait_for_chat_item("pixel.png").await;
         b.click(&format!(r#"[data-chat-id="{chat_id}"]"#)).await;
         b.wait_for_preview(&id).await;
@@ -409,9 +399,7 @@ async fn a_file_over_the_limit_shows_a_clear_error() {
 
     if let Some(app) = app {
         let token = app.admin_token().await;
-        let chats = app
-            .call("GET", "/api/v1/chats?status=all", Some(&token), None)
-            .await;
+        let chats = app.chats(&token, "all").await;
         assert_eq!(
             chats.assert_status(200)["chats"].as_array().map(Vec::len),
             Some(1),
@@ -528,22 +516,13 @@ async fn attach_file(b: &Browser, path: &Path) {
 }
 
 /// Every message of every chat, as an agent sees them.
-async fn all_messages(app: &TestApp) -> Vec<Value> {
-    let token = app.admin_token().await;
-    let chats = app
-        .call("GET", "/api/v1/chats?status=all", Some(&token), None)
-        .await;
+async fn all_messages(api: &ApiClient) -> Vec<Value> {
+    let token = api.admin_token().await;
+    let chats = api.chats(&token, "all").await;
     let mut messages = Vec::new();
     for chat in chats.assert_status(200)["chats"].as_array().expect("chats") {
         let id = chat["id"].as_str().expect("a chat id");
-        let page = app
-            .call(
-                "GET",
-                &format!("/api/v1/chats/{id}/messages?after=0&limit=500"),
-                Some(&token),
-                None,
-            )
-            .await;
+        let page = api.messages(&token, id, 0, 500).await;
         messages.extend(
             page.assert_status(200)["messages"]
                 .as_array()
@@ -555,20 +534,24 @@ async fn all_messages(app: &TestApp) -> Vec<Value> {
     messages
 }
 
-async fn sign_in(b: &Browser, address: &str, email: &str, password: &str) {
+/// Signs in to the agent inbox as the server's first admin.
+async fn sign_in(b: &Browser, api: &ApiClient) {
     b.client
-        .goto(&format!("{address}/agent"))
+        .goto(&api.url("/agent"))
         .await
         .expect("open the inbox");
     let email_input = b.wait_for_css("input[name=email]").await;
-    email_input.send_keys(email).await.expect("type the email");
+    email_input
+        .send_keys(&api.admin_email)
+        .await
+        .expect("type the email");
     let password_input = b
         .client
         .find(Locator::Css("input[name=password]"))
         .await
         .expect("password field");
     password_input
-        .send_keys(&format!("{password}{}", char::from(Key::Enter)))
+        .send_keys(&format!("{}{}", api.admin_password, char::from(Key::Enter)))
         .await
         .expect("type the password and press Enter");
     b.eventually(
@@ -924,7 +907,7 @@ fn tool(env: &str, default: &str) -> PathBuf {
 }
 
 // ---------------------------------------------------------------------------------
-// A host page on another origin, the real binary, and the API as an agent
+// A host page on another origin
 // ---------------------------------------------------------------------------------
 
 /// A one-page HTTP server on its own thread, answering every request with the same
@@ -980,46 +963,5 @@ impl Drop for FixedPage {
         self.stop.store(true, Ordering::SeqCst);
         // Wake the accept loop so it sees the flag.
         let _ = TcpStream::connect(self.addr);
-    }
-}
-
-/// Just enough of the API, as an agent, to check what reached the server.
-/// (The server here is a child process, so the `TestApp` helpers do not apply.)
-struct AgentApi {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl AgentApi {
-    async fn sign_in(address: &str) -> AgentApi {
-        let http = reqwest::Client::new();
-        let res: Value = http
-            .post(format!("{address}/api/v1/agents/login"))
-            .json(&json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
-            .send()
-            .await
-            .expect("log in")
-            .json()
-            .await
-            .expect("a login answer");
-        let token = res["token"].as_str().expect("an agent token").to_owned();
-        AgentApi {
-            base: format!("{address}/api/v1"),
-            token,
-            http,
-        }
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .expect("an API call")
-            .json()
-            .await
-            .expect("a JSON answer")
     }
 }

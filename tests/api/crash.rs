@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
-use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD};
-use crate::process::{free_port, Parley};
+use crate::client::{ApiClient, VisitorChat};
+use crate::process::Parley;
 
 const VISITORS: usize = 6;
 const AGENT_SENDERS: usize = 4;
@@ -43,26 +43,25 @@ enum Attempt {
     Unexpected(String),
 }
 
-async fn attempt(client: &reqwest::Client, address: &str, sent: &Sent) -> Attempt {
-    let response = client
-        .post(format!("{address}/api/v1/chats/{}/messages", sent.chat_id))
-        .bearer_auth(&sent.token)
-        .json(&json!({"body": sent.body, "client_id": sent.client_id}))
-        .send()
+async fn attempt(api: &ApiClient, sent: &Sent) -> Attempt {
+    let reply = api
+        .try_send(
+            &sent.token,
+            &sent.chat_id,
+            &sent.body,
+            Some(&sent.client_id),
+        )
         .await;
-    let Ok(response) = response else {
+    let Ok(reply) = reply else {
         return Attempt::NoAnswer;
     };
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
+    let status = reply.status.as_u16();
+    let retry_after = reply
+        .headers
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let Ok(bytes) = response.bytes().await else {
-        return Attempt::NoAnswer;
-    };
-    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let body = reply.body;
     match status {
         200 | 201 => {
             let message = &body["message"];
@@ -83,8 +82,7 @@ async fn attempt(client: &reqwest::Client, address: &str, sent: &Sent) -> Attemp
 
 /// Shared between the senders and the test that kills the server under them.
 struct Load {
-    client: reqwest::Client,
-    address: String,
+    api: ApiClient,
     stop: AtomicBool,
     acked: AtomicUsize,
     limited: AtomicUsize,
@@ -113,7 +111,7 @@ async fn sender(
         };
         n += 1;
         loop {
-            match attempt(&load.client, &load.address, &sent).await {
+            match attempt(&load.api, &sent).await {
                 Attempt::Acked(_, id) => {
                     sent.acked = Some(id);
                     load.acked.fetch_add(1, Ordering::SeqCst);
@@ -154,25 +152,12 @@ async fn wait_for_acks(load: &Load, count: usize) {
 }
 
 /// Every message of a chat, read by chaining polls (`after` = the previous `next`).
-async fn read_all(
-    client: &reqwest::Client,
-    address: &str,
-    token: &str,
-    chat_id: &str,
-) -> Vec<Value> {
+async fn read_all(api: &ApiClient, token: &str, chat_id: &str) -> Vec<Value> {
     let mut messages = Vec::new();
     let mut after = 0;
     loop {
-        let response = client
-            .get(format!(
-                "{address}/api/v1/chats/{chat_id}/messages?after={after}&limit=37"
-            ))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("the restarted server answers polls");
-        assert_eq!(response.status(), 200);
-        let body: Value = response.json().await.unwrap();
+        let reply = api.messages(token, chat_id, after, 37).await;
+        let body = reply.assert_status(200);
         let page = body["messages"].as_array().unwrap();
         messages.extend(page.iter().cloned());
         let next = body["next"].as_i64().unwrap();
@@ -187,76 +172,32 @@ async fn read_all(
     }
 }
 
-async fn new_visitor_chat(client: &reqwest::Client, address: &str) -> (String, String) {
-    let visitor: Value = client
-        .post(format!("{address}/api/v1/visitors"))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = visitor["token"]
-        .as_str()
-        .expect("a visitor token")
-        .to_string();
-    let chat: Value = client
-        .post(format!("{address}/api/v1/chats"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let chat_id = chat["chat"]["id"].as_str().expect("a chat id").to_string();
-    (token, chat_id)
-}
-
-async fn admin_token(client: &reqwest::Client, address: &str) -> String {
-    let login: Value = client
-        .post(format!("{address}/api/v1/agents/login"))
-        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    login["token"].as_str().expect("an agent token").to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_acknowledged_message_is_lost_or_doubled_across_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let mut parley = Parley::start(
-        free_port(),
-        &dir.path().join("crash.db"),
-        &dir.path().join("parley.log"),
+    let mut parley = Parley::start_in(dir.path()).await;
+    // Short timeouts: a request caught by a kill is "no answer" soon, not after a minute.
+    let api = parley.api().with_http(
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+            .unwrap(),
     );
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .connect_timeout(Duration::from_secs(2))
-        .build()
-        .unwrap();
-    parley.wait_healthy(&client).await;
-    let address = parley.address();
 
     let mut visitors = Vec::new();
     for _ in 0..VISITORS {
-        visitors.push(new_visitor_chat(&client, &address).await);
+        visitors.push(api.new_visitor_chat().await);
     }
-    let agent = admin_token(&client, &address).await;
-    let chat_ids: Vec<String> = visitors.iter().map(|(_, chat)| chat.clone()).collect();
+    let agent = api.admin_token().await;
+    let chat_ids: Vec<String> = visitors.iter().map(|v| v.chat_id.clone()).collect();
     let tokens: HashMap<String, String> = visitors
         .iter()
-        .map(|(t, c)| (c.clone(), t.clone()))
+        .map(|v| (v.chat_id.clone(), v.token.clone()))
         .collect();
 
     let load = Arc::new(Load {
-        client: client.clone(),
-        address: address.clone(),
+        api: api.clone(),
         stop: AtomicBool::new(false),
         acked: AtomicUsize::new(0),
         limited: AtomicUsize::new(0),
@@ -265,11 +206,11 @@ async fn no_acknowledged_message_is_lost_or_doubled_across_kill_9() {
     // Visitors at a human-ish pace (each token and the one address are rate-limited), the
     // agent faster and into every chat, so kills land among batches of concurrent writes.
     let mut senders = Vec::new();
-    for (v, (token, chat_id)) in visitors.iter().enumerate() {
+    for (v, visitor) in visitors.iter().enumerate() {
         senders.push(tokio::spawn(sender(
             load.clone(),
-            token.clone(),
-            vec![chat_id.clone()],
+            visitor.token.clone(),
+            vec![visitor.chat_id.clone()],
             format!("v{v}"),
             Duration::from_millis(150),
         )));
@@ -289,7 +230,7 @@ async fn no_acknowledged_message_is_lost_or_doubled_across_kill_9() {
         let under_load = rand::thread_rng().gen_range(100..400);
         tokio::time::sleep(Duration::from_millis(under_load)).await;
         parley.kill_9();
-        parley.restart(&client).await;
+        parley.restart().await;
     }
     // The restarted server takes writes again before the senders stop.
     wait_for_acks(&load, ACKS_PER_ROUND).await;
@@ -315,7 +256,7 @@ async fn no_acknowledged_message_is_lost_or_doubled_across_kill_9() {
     for s in sent.iter_mut().filter(|s| s.acked.is_none()) {
         loop {
             assert!(Instant::now() < deadline, "retries did not finish in time");
-            match attempt(&client, &address, s).await {
+            match attempt(&api, s).await {
                 Attempt::Acked(status, id) => {
                     *retry_statuses.entry(status).or_default() += 1;
                     s.acked = Some(id);
@@ -340,7 +281,7 @@ async fn no_acknowledged_message_is_lost_or_doubled_across_kill_9() {
     let mut stored: HashMap<(String, String), Value> = HashMap::new();
     let mut total = 0;
     for chat_id in &chat_ids {
-        let messages = read_all(&client, &address, &tokens[chat_id], chat_id).await;
+        let messages = read_all(&api, &tokens[chat_id], chat_id).await;
         let seqs: Vec<i64> = messages
             .iter()
             .map(|m| m["seq"].as_i64().unwrap())
@@ -404,15 +345,10 @@ async fn read_response(stream: &mut tokio::net::TcpStream) -> String {
 #[tokio::test]
 async fn sigterm_answers_held_polls_at_once_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let mut parley = Parley::start(
-        free_port(),
-        &dir.path().join("crash.db"),
-        &dir.path().join("parley.log"),
-    );
+    let mut parley = Parley::start_in(dir.path()).await;
     // Kept open across the signal, like a browser's idle keep-alive connection.
-    let client = reqwest::Client::new();
-    parley.wait_healthy(&client).await;
-    let (token, chat_id) = new_visitor_chat(&client, &parley.address()).await;
+    let api = parley.api();
+    let VisitorChat { token, chat_id, .. } = api.new_visitor_chat().await;
 
     let mut poll = tokio::net::TcpStream::connect(("127.0.0.1", parley.port))
         .await
@@ -451,5 +387,5 @@ async fn sigterm_answers_held_polls_at_once_and_exits_zero() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(status.code(), Some(0), "log:\n{}", parley.log_text());
-    drop(client);
+    drop(api);
 }

@@ -7,6 +7,7 @@ mod authorization;
 mod bad_input;
 mod browser;
 mod chats;
+mod client;
 mod concurrency;
 mod crash;
 mod fuzz;

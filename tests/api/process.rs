@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::client::{ApiClient, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 /// A `parley` process on a fixed port and database; killed (SIGKILL) when dropped.
 pub struct Parley {
@@ -20,6 +20,14 @@ pub struct Parley {
 }
 
 impl Parley {
+    /// Starts the binary on a free port with `parley.db` and `parley.log` in `dir`, and waits
+    /// until it serves.
+    pub async fn start_in(dir: &Path) -> Self {
+        let mut parley = Self::start(free_port(), &dir.join("parley.db"), &dir.join("parley.log"));
+        parley.wait_healthy(&parley.api().http).await;
+        parley
+    }
+
     pub fn start(port: u16, db: &Path, log: &Path) -> Self {
         Self::start_logging(port, db, log, "warn")
     }
@@ -54,6 +62,11 @@ impl Parley {
 
     pub fn address(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A client of this server (the port stays the same across [`Parley::restart`]).
+    pub fn api(&self) -> ApiClient {
+        ApiClient::new(self.address())
     }
 
     pub fn log_text(&self) -> String {
@@ -108,10 +121,11 @@ impl Parley {
     /// Starts the binary again on the same port and database, and waits until it serves.
     /// The port can be briefly taken (say, by an outgoing connection's ephemeral port), so a
     /// start that exits at once is retried.
-    pub async fn restart(&mut self, client: &reqwest::Client) {
+    pub async fn restart(&mut self) {
+        let http = self.api().http;
         for _ in 0..20 {
             *self = Self::start(self.port, &self.db.clone(), &self.log.clone());
-            if self.try_wait_healthy(client).await.is_ok() {
+            if self.try_wait_healthy(&http).await.is_ok() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
