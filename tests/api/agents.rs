@@ -1,3 +1,6 @@
+//! Agents over HTTP: login and logout, sessions, creating, disabling and promoting agents,
+//! password changes and the last-admin rule.
+
 use serde_json::json;
 
 use crate::helpers::spawn_app;

@@ -1,3 +1,6 @@
+//! Attachments: upload by multipart, type from the bytes, safe downloads, idempotent
+//! retries and the size limit.
+
 use reqwest::multipart::{Form, Part};
 
 use crate::helpers::{spawn_app, spawn_app_with, Reply, TestApp};

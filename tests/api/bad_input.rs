@@ -1,3 +1,5 @@
+//! Malformed input of every kind gets a clear error in the contract's shape, never a 5xx.
+
 use crate::helpers::spawn_app;
 
 #[tokio::test]

@@ -1,3 +1,6 @@
+//! Chats: a visitor's one open chat, the agents' list and filters, assigning, closing and
+//! reopening, each change recorded as a system message.
+
 use serde_json::json;
 
 use crate::helpers::{seqs, spawn_app};

@@ -1,3 +1,6 @@
+//! Many senders and pollers at once: every committed message reaches every poller exactly
+//! once, in seq order.
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;

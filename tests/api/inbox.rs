@@ -1,3 +1,5 @@
+//! The agents' inbox long poll: held until any chat changes, answered at once on a change.
+
 use std::time::Duration;
 
 use crate::helpers::{act_while_held, spawn_app};

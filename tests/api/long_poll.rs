@@ -1,3 +1,6 @@
+//! The message long poll: held until a message, typing or read change arrives, race-free,
+//! bounded by the server's timeout, and cleaned up when a client goes away.
+
 use std::time::{Duration, Instant};
 
 use serde_json::json;

@@ -1,3 +1,5 @@
+//! Sending messages: validation, idempotent retries by client_id, the cursor and paging.
+
 use serde_json::json;
 
 use crate::helpers::{seqs, spawn_app};

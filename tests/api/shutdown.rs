@@ -1,3 +1,5 @@
+//! SIGTERM: held polls answer at once and in-flight writes finish before the server exits.
+
 use std::time::Duration;
 
 use crate::helpers::{act_while_held, spawn_app};

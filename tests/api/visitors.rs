@@ -1,3 +1,5 @@
+//! Visitors: creation, their details, and token rotation.
+
 use serde_json::json;
 
 use crate::helpers::spawn_app;
