@@ -348,6 +348,22 @@ mod tests {
     }
 
     /// True when the server closes the connection (EOF or reset) within `within`.
+    /// Sends `piece` every 100 ms, `times` times, or until the server closes.
+    fn trickle(
+        mut writer: tokio::net::tcp::OwnedWriteHalf,
+        piece: &'static [u8],
+        times: usize,
+    ) -> actix_web::rt::task::JoinHandle<()> {
+        actix_web::rt::spawn(async move {
+            for _ in 0..times {
+                if writer.write_all(piece).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    }
+
     async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
         let mut chunk = [0u8; 1024];
         tokio::time::timeout(within, async {
@@ -455,15 +471,8 @@ mod tests {
             .write_all(b"POST /bytes HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n")
             .await
             .unwrap();
-        let (mut reader, mut writer) = stream.into_split();
-        let trickle = actix_web::rt::spawn(async move {
-            for _ in 0..40 {
-                if writer.write_all(b"x").await.is_err() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        });
+        let (mut reader, writer) = stream.into_split();
+        let trickle = trickle(writer, b"x", 40);
         let mut head = Vec::new();
         let mut buf = [0u8; 512];
         let answered = tokio::time::timeout(limits.grace + SLACK, async {
@@ -501,15 +510,8 @@ mod tests {
             .write_all(b"POST /bytes HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n")
             .await
             .unwrap();
-        let (mut reader, mut writer) = stream.into_split();
-        let trickle = actix_web::rt::spawn(async move {
-            for _ in 0..40 {
-                if writer.write_all(b"x").await.is_err() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        });
+        let (mut reader, writer) = stream.into_split();
+        let trickle = trickle(writer, b"x", 40);
         let mut buf = [0u8; 512];
         let n = tokio::time::timeout(limits.total + SLACK, reader.read(&mut buf))
             .await
@@ -535,16 +537,9 @@ mod tests {
             .write_all(b"POST /bytes HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
             .await
             .unwrap();
-        let (mut reader, mut writer) = stream.into_split();
+        let (mut reader, writer) = stream.into_split();
         // Keeps dripping well past the deadline; the server must hang up regardless.
-        let trickle = actix_web::rt::spawn(async move {
-            for _ in 0..60 {
-                if writer.write_all(b"1\r\nx\r\n").await.is_err() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        });
+        let trickle = trickle(writer, b"1\r\nx\r\n", 60);
         let mut received = Vec::new();
         let mut buf = [0u8; 512];
         let closed = tokio::time::timeout(limits.grace + SLACK + SLACK, async {
