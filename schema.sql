@@ -112,3 +112,9 @@ CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (webhook_id, chat_
     WHERE delivered_at IS NULL AND failed_at IS NULL;
 -- Pruning of old finished rows.
 CREATE INDEX webhook_deliveries_by_enqueue ON webhook_deliveries (enqueued_at);
+
+-- Moved by every revocation made in a transaction (API or CLI): a running server that sees
+-- it move drops its cached sessions, so a token revoked elsewhere stops working within
+-- seconds.
+CREATE TABLE session_epoch (epoch INTEGER NOT NULL);
+INSERT INTO session_epoch VALUES (0);

@@ -63,6 +63,7 @@ impl Application {
         let limits = Arc::new(Limits::new(config.rate_limits));
         let webhooks = Webhooks::load(&store).await?;
         let sessions = Sessions::new(store.clone(), hub.clone());
+        sessions.watch_epoch(shutdown.clone());
         let messages =
             MessageService::new(store.clone(), hub.clone(), webhooks.clone(), limits.clone());
         let chats = ChatService::new(store.clone(), hub.clone(), webhooks.clone());

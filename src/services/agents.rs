@@ -104,6 +104,10 @@ pub fn change_in(
     } else {
         Vec::new()
     };
+    if !revoked.is_empty() {
+        // Tells running servers (this one and any other on the database) to look again.
+        tokens::bump_session_epoch(conn)?;
+    }
     let agent = agents::find(conn, agent_id)?.ok_or(DomainError::NotFound)?;
     Ok((agent, revoked))
 }
@@ -116,11 +120,11 @@ pub fn set_password_in(
     keep: Option<&[u8; 32]>,
 ) -> Result<Vec<[u8; 32]>, DomainError> {
     agents::set_password_hash(conn, agent_id, password_hash)?;
-    Ok(tokens::delete_for_owner(
-        conn,
-        agent_id,
-        keep.map(|h| h.as_slice()),
-    )?)
+    let revoked = tokens::delete_for_owner(conn, agent_id, keep.map(|h| h.as_slice()))?;
+    if !revoked.is_empty() {
+        tokens::bump_session_epoch(conn)?;
+    }
+    Ok(revoked)
 }
 
 /// The agent with this email, for commands that name agents by email.

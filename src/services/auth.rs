@@ -17,6 +17,9 @@ use crate::domain::{self, Caller, DomainError};
 use crate::poll::Hub;
 use crate::store::tokens::{self, Owner};
 use crate::store::Store;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
 
 /// A new bearer token and the hash that is stored for it.
 pub struct NewToken {
@@ -62,13 +65,18 @@ pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
         .is_ok()
 }
 
-/// How long a looked-up token is trusted without asking the database again. Revocations made
-/// through this server take effect at once; ones made by the CLI within this time.
-const SESSION_CACHE_TTL: Duration = Duration::from_secs(10);
+/// How long a looked-up token is trusted without asking the database again. Revocations
+/// made through this server take effect at once; ones made elsewhere (the CLI) move the
+/// session epoch, which [`Sessions::watch_epoch`] looks at every [`EPOCH_CHECK_EVERY`]. A
+/// short lifetime here would cost a database read per held poll per lifetime: with 10,000
+/// polls and 10 s, a thousand reads a second.
+const SESSION_CACHE_TTL: Duration = Duration::from_secs(10 * 60);
 const SESSION_CACHE_MAX: usize = 100_000;
+/// How often the session epoch is read.
+pub const EPOCH_CHECK_EVERY: Duration = Duration::from_secs(2);
 
-/// A token hash's owner and when it was looked up.
-type CachedOwners = HashMap<[u8; 32], (Owner, Instant)>;
+/// A token hash's owner, when it was looked up, and when the token expires.
+type CachedOwners = HashMap<[u8; 32], (Owner, Instant, Option<OffsetDateTime>)>;
 
 /// Token hash → owner, so a request does not hit the database to authenticate.
 #[derive(Default)]
@@ -84,26 +92,35 @@ impl SessionCache {
         let entries = self.entries.lock().expect("cache lock is never poisoned");
         entries
             .get(hash)
-            .filter(|(_, at)| at.elapsed() < SESSION_CACHE_TTL)
-            .map(|(owner, _)| owner.clone())
+            .filter(|(_, at, expires)| {
+                at.elapsed() < SESSION_CACHE_TTL
+                    && expires.is_none_or(|e| e > OffsetDateTime::now_utc())
+            })
+            .map(|(owner, _, _)| owner.clone())
     }
 
     fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    fn put(&self, hash: [u8; 32], owner: Owner, looked_up_at: u64) {
+    fn put(
+        &self,
+        hash: [u8; 32],
+        owner: Owner,
+        expires: Option<OffsetDateTime>,
+        looked_up_at: u64,
+    ) {
         let mut entries = self.entries.lock().expect("cache lock is never poisoned");
         if self.generation() != looked_up_at {
             return;
         }
         if entries.len() >= SESSION_CACHE_MAX {
-            entries.retain(|_, (_, at)| at.elapsed() < SESSION_CACHE_TTL);
+            entries.retain(|_, (_, at, _)| at.elapsed() < SESSION_CACHE_TTL);
             if entries.len() >= SESSION_CACHE_MAX {
                 entries.clear();
             }
         }
-        entries.insert(hash, (owner, Instant::now()));
+        entries.insert(hash, (owner, Instant::now(), expires));
     }
 
     /// Forgets one token.
@@ -114,12 +131,20 @@ impl SessionCache {
             .remove(hash);
     }
 
+    /// Forgets every token.
+    fn clear(&self) {
+        let mut entries = self.entries.lock().expect("cache lock is never poisoned");
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        entries.clear();
+    }
+
     /// Forgets every token of an owner (disable, password change).
     fn forget_owner(&self, owner_id: &str) {
         let mut entries = self.entries.lock().expect("cache lock is never poisoned");
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        entries.retain(|_, (owner, _)| match owner {
+        entries.retain(|_, (owner, _, _)| match owner {
             Owner::Visitor { id } | Owner::Agent { id, .. } => id != owner_id,
         });
     }
@@ -149,12 +174,13 @@ impl Sessions {
             None => {
                 let generation = self.cache.generation();
                 let now = domain::now();
-                let owner = self
+                let (owner, expires_at) = self
                     .store
                     .read(move |conn| Ok(tokens::lookup(conn, &hash, &now)?))
                     .await?
                     .ok_or(DomainError::Unauthorized)?;
-                self.cache.put(hash, owner.clone(), generation);
+                let expires = expires_at.and_then(|at| OffsetDateTime::parse(&at, &Rfc3339).ok());
+                self.cache.put(hash, owner.clone(), expires, generation);
                 owner
             }
         };
@@ -171,6 +197,35 @@ impl Sessions {
             self.cache.forget(hash);
         }
         self.hub.revoke(hashes);
+    }
+
+    /// Watches the session epoch until `shutdown`: when a revocation made elsewhere (the CLI)
+    /// moved it, every cached session is read again.
+    pub fn watch_epoch(&self, shutdown: CancellationToken) {
+        let sessions = self.clone();
+        tokio::spawn(async move {
+            let mut seen = None;
+            let mut every = tokio::time::interval(EPOCH_CHECK_EVERY);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {}
+                    _ = shutdown.cancelled() => break,
+                }
+                match sessions
+                    .store
+                    .read(|conn| Ok(tokens::session_epoch(conn)?))
+                    .await
+                {
+                    Ok(epoch) => {
+                        if seen.is_some_and(|seen| seen != epoch) {
+                            sessions.cache.clear();
+                        }
+                        seen = Some(epoch);
+                    }
+                    Err(e) => log::warn!("could not read the session epoch: {e}"),
+                }
+            }
+        });
     }
 
     /// Call after an owner's role or state changed: its cached sessions are read again.

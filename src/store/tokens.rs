@@ -27,10 +27,15 @@ pub fn insert(
     Ok(())
 }
 
-/// The live owner of a token: not expired at `now`, and for agents not disabled.
-pub fn lookup(conn: &Connection, hash: &[u8], now: &str) -> rusqlite::Result<Option<Owner>> {
+/// The live owner of a token — not expired at `now`, and for agents not disabled — and
+/// when the token expires (`None`: never).
+pub fn lookup(
+    conn: &Connection,
+    hash: &[u8],
+    now: &str,
+) -> rusqlite::Result<Option<(Owner, Option<String>)>> {
     conn.prepare_cached(
-        "SELECT t.kind, t.owner_id, a.role
+        "SELECT t.kind, t.owner_id, a.role, t.expires_at
          FROM tokens t LEFT JOIN agents a ON t.kind = 'agent' AND a.id = t.owner_id
          WHERE t.hash = ?1 AND (t.expires_at IS NULL OR t.expires_at > ?2)
            AND (t.kind = 'visitor' OR a.disabled = 0)",
@@ -38,16 +43,30 @@ pub fn lookup(conn: &Connection, hash: &[u8], now: &str) -> rusqlite::Result<Opt
     .query_row(params![hash, now], |row| {
         let kind: String = row.get(0)?;
         let id: String = row.get(1)?;
-        Ok(if kind == "agent" {
+        let owner = if kind == "agent" {
             Owner::Agent {
                 id,
                 role: Role::from_db(&row.get::<_, String>(2)?),
             }
         } else {
             Owner::Visitor { id }
-        })
+        };
+        Ok((owner, row.get(3)?))
     })
     .optional()
+}
+
+/// The revocation counter (see `schema.sql`).
+pub fn session_epoch(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT epoch FROM session_epoch")?
+        .query_row([], |row| row.get(0))
+}
+
+/// Moves the revocation counter; call in the transaction that revokes tokens.
+pub fn bump_session_epoch(conn: &Connection) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE session_epoch SET epoch = epoch + 1")?
+        .execute([])?;
+    Ok(())
 }
 
 pub fn delete(conn: &Connection, hash: &[u8]) -> rusqlite::Result<()> {
