@@ -69,6 +69,9 @@ impl Woken {
 pub enum Parked<T> {
     /// The first read already had an answer.
     Ready(T),
+    /// Woken by the one message that follows the cursor, handed over by its writer: the
+    /// answer needs no read.
+    HandedOver(Arc<Published>),
     /// Nothing was there; the poll waited until this.
     Woken(Woken),
 }
@@ -189,6 +192,12 @@ impl Hub {
                 },
             };
             held.woken(woken.label());
+            // Taken while still subscribed: the copy is kept only while the chat has pollers.
+            if let (Woken::Change, Watch::Chat { chat_id, after }) = (woken, watch) {
+                if let Some(published) = self.handed_over(chat_id, after) {
+                    return Ok(Parked::HandedOver(published));
+                }
+            }
             Ok(Parked::Woken(woken))
         }
     }
@@ -247,7 +256,7 @@ impl Hub {
 
     /// The handed-over message that is everything a poller at `after` lacks, if the chat's
     /// typing/read state has not moved since the writer took its copy of the chat.
-    pub fn handed_over(&self, chat_id: &str, after: i64) -> Option<Arc<Published>> {
+    fn handed_over(&self, chat_id: &str, after: i64) -> Option<Arc<Published>> {
         let version = self.state_version(chat_id);
         self.wakeups
             .published_after(chat_id, after)
@@ -414,6 +423,31 @@ mod tests {
         hub.message_added("c1", 6, None);
         assert!(!hub.at_head("c1", 5, None, None));
         assert!(hub.at_head("c1", 6, None, None));
+    }
+
+    #[tokio::test]
+    async fn a_parked_poller_gets_the_message_its_writer_handed_over() {
+        let hub = hub();
+        let parked = {
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                let slot = hub.claim_slot([3; 32]);
+                let watch = Watch::Chat {
+                    chat_id: "c1",
+                    after: 4,
+                };
+                let read = || async { Ok::<Option<()>, ()>(None) };
+                match hub.park(watch, &slot, Duration::from_secs(5), read).await {
+                    Ok(Parked::HandedOver(published)) => published.message.seq,
+                    Ok(Parked::Woken(woken)) => panic!("woken by {woken:?} without the copy"),
+                    _ => panic!("the read found nothing"),
+                }
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(hub.has_poller_at("c1", 4));
+        hub.message_added("c1", 7, Some(published(4, 7)));
+        assert_eq!(parked.await.unwrap(), 7);
     }
 
     #[tokio::test]

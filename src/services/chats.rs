@@ -230,7 +230,9 @@ impl ChatService {
                 Parked::Ready(chats) => chats,
                 Parked::Woken(Woken::Revoked) => return Err(DomainError::Unauthorized),
                 Parked::Woken(Woken::Timeout) if wait.is_zero() => Vec::new(),
-                Parked::Woken(_) => self.changed_since(after, limit).await?,
+                Parked::HandedOver(_) | Parked::Woken(_) => {
+                    self.changed_since(after, limit).await?
+                }
             };
             let next = chats.iter().map(|c| c.last_seq).max().unwrap_or(after);
             Ok(InboxAnswer { chats, next })

@@ -220,15 +220,15 @@ impl MessageService {
             };
             match self.hub.park(watch, slot, request.wait, read).await? {
                 Parked::Ready(page) => return Ok(page),
+                // Woken by the one message that follows our cursor: its writer's copy answers.
+                Parked::HandedOver(published) => {
+                    return Ok(PollAnswer::handed_over(
+                        &published,
+                        self.hub.typing(chat_id),
+                    ))
+                }
                 Parked::Woken(Woken::Revoked) => return Err(DomainError::Unauthorized),
                 Parked::Woken(_) => {}
-            }
-            // Woken by the one message that follows our cursor? Then its writer's copy answers.
-            if let Some(published) = self.hub.handed_over(chat_id, after) {
-                return Ok(PollAnswer::handed_over(
-                    &published,
-                    self.hub.typing(chat_id),
-                ));
             }
             self.read_page(caller, chat_id, request.cursor, request.limit)
                 .await
