@@ -1,9 +1,10 @@
 //! The contract's objects as they go over the wire, and the closed sets of values they use.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Agent roles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -28,7 +29,7 @@ impl Role {
 }
 
 /// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Sender {
     Visitor,
@@ -57,7 +58,7 @@ impl Sender {
 }
 
 /// Whether a chat is waiting for answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ChatStatus {
     Open,
@@ -81,50 +82,82 @@ impl ChatStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A customer. Agents see every visitor; a visitor sees only itself.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Visitor {
+    #[schema(format = "uuid")]
     pub id: String,
+    #[schema(required = true)]
     pub name: Option<String>,
+    #[schema(required = true)]
     pub email: Option<String>,
+    /// The page the visitor first wrote from, if it was an http(s) URL.
+    #[schema(required = true)]
     pub page_url: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A member of the support staff.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Agent {
+    #[schema(format = "uuid")]
     pub id: String,
     pub name: String,
     pub email: String,
     pub role: Role,
+    /// A disabled agent cannot log in and its sessions have ended.
     pub disabled: bool,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Who wrote a message: the visitor or agent, with its display name.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Author {
+    #[schema(format = "uuid")]
     pub id: String,
+    #[schema(required = true)]
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One message of a chat, or a system message recording a chat event.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Message {
+    #[schema(format = "uuid")]
     pub id: String,
+    /// The cursor: unique across the server, increasing in commit order.
+    #[schema(minimum = 1)]
     pub seq: i64,
+    #[schema(format = "uuid")]
     pub chat_id: String,
     pub sender: Sender,
+    #[schema(required = true)]
     pub author: Option<Author>,
+    /// Stored verbatim; never HTML.
     pub body: String,
+    /// The sender's idempotency key, if it sent one.
+    #[schema(required = true)]
     pub client_id: Option<String>,
+    /// For system messages: `closed`, `reopened` or `assigned`.
+    #[schema(required = true)]
     pub event: Option<String>,
+    #[schema(required = true)]
     pub attachment: Option<Attachment>,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A file sent in a chat.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Attachment {
+    #[schema(format = "uuid")]
     pub id: String,
     pub name: String,
+    /// In bytes.
+    #[schema(minimum = 0)]
     pub size: i64,
+    /// Detected from the bytes, never taken from the uploader.
     pub content_type: String,
     /// Where the bytes are downloaded, with the same bearer token.
     pub url: String,
@@ -136,19 +169,29 @@ impl Attachment {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A conversation between one visitor and the agents.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Chat {
+    #[schema(format = "uuid")]
     pub id: String,
     pub status: ChatStatus,
     pub visitor: Visitor,
+    #[schema(required = true)]
     pub assignee: Option<Agent>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    /// The `seq` of the chat's latest message (0 for none).
+    #[schema(minimum = 0)]
     pub last_seq: i64,
+    #[schema(required = true, format = DateTime)]
     pub last_message_at: Option<String>,
+    #[schema(required = true)]
     pub last_message: Option<Message>,
     /// Visitor messages the agents have not read yet.
+    #[schema(minimum = 0)]
     pub unread: i64,
     /// Agent messages the visitor has not read yet (an extension for the visitor's side).
+    #[schema(minimum = 0)]
     pub unread_by_visitor: i64,
     /// Read markers; sent in poll answers as `read`, not as part of the chat.
     #[serde(skip)]
@@ -156,14 +199,14 @@ pub struct Chat {
 }
 
 /// Read markers of both sides of a chat.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default, ToSchema)]
 pub struct ReadMarkers {
     pub visitor: i64,
     pub agent: i64,
 }
 
 /// Who is typing in a chat right now.
-#[derive(Debug, Clone, Copy, Serialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Default, PartialEq, Eq, ToSchema)]
 pub struct Typing {
     pub visitor: bool,
     pub agent: bool,

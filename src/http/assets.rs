@@ -1,4 +1,5 @@
-//! The embedded web UI: `/` (visitor chat), `/agent` (inbox), `/widget.js`, `/static/*`.
+//! The embedded web UI: `/` (visitor chat), `/agent` (inbox), `/api/docs` (the API
+//! reference), `/widget.js`, `/static/*`.
 
 use actix_web::http::header::{self, EntityTag, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -53,6 +54,11 @@ pub async fn agent_page(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         .headers_mut()
         .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     Ok(response)
+}
+
+/// The API reference: renders `/api/v1/openapi.json` with `static/js/docs.js`.
+pub async fn docs_page(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    serve(&req, "docs.html", Some("frame-ancestors 'none'"))
 }
 
 pub async fn widget(req: HttpRequest) -> Result<HttpResponse, ApiError> {

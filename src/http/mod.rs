@@ -1,5 +1,6 @@
-//! The HTTP layer: the route table, the handlers of the JSON API, the embedded web UI, the
-//! extractors and middleware, the error mapping, and the server that runs them.
+//! The HTTP layer: the route table, the handlers of the JSON API and its OpenAPI description,
+//! the embedded web UI, the extractors and middleware, the error mapping, and the server that
+//! runs them.
 
 pub mod api;
 pub mod assets;
@@ -9,6 +10,7 @@ pub mod conn_limit;
 pub mod error;
 pub mod extract;
 pub mod held_request;
+pub mod openapi;
 pub mod params;
 pub mod request_metrics;
 pub mod routes;

@@ -1,10 +1,13 @@
 //! How the API reads what clients send: JSON bodies and their errors, query parameters,
 //! the poll's `wait`, `after` and `limit`.
 
+use actix_web::dev::Payload;
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
-use actix_web::{web, HttpRequest};
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
+use serde_json::Value;
 
 use crate::http::error::ApiError;
 
@@ -37,7 +40,51 @@ pub fn query_error(error: QueryPayloadError, _req: &HttpRequest) -> actix_web::E
     ApiError::bad_request(format!("invalid query parameters: {error}")).into()
 }
 
-/// Parses an optional JSON body: an empty body means `T::default()`.
+/// A JSON request body that must be an object, read with [`json_config`]'s limit and errors.
+///
+/// `web::Json` alone would also take an array of the fields in order (`[null, null]` for
+/// `{status, assignee_id}`: serde reads a struct from either); the API documents objects,
+/// and an array is a `400`.
+#[derive(Debug)]
+pub struct JsonObject<T>(pub T);
+
+impl<T> JsonObject<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for JsonObject<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonObject<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = web::Json::<Value>::from_request(req, payload);
+        Box::pin(async move {
+            let value = json.await?.into_inner();
+            from_object(value).map(JsonObject).map_err(Into::into)
+        })
+    }
+}
+
+/// `T` from a JSON value that is an object, else `400`.
+fn from_object<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    if !value.is_object() {
+        return Err(ApiError::bad_request("the body must be a JSON object"));
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+}
+
+/// Parses an optional JSON body: an empty body means `T::default()`; otherwise it must be
+/// a JSON object (see [`JsonObject`]).
 pub fn json_or_default<T: DeserializeOwned + Default>(
     req: &HttpRequest,
     body: &[u8],
@@ -54,7 +101,9 @@ pub fn json_or_default<T: DeserializeOwned + Default>(
             "request body must be application/json".into(),
         ));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    from_object(value)
 }
 
 /// Tells a field that is absent (`None`) from one that is `null` (`Some(None)`).
@@ -96,5 +145,29 @@ pub fn page_limit(limit: Option<i64>) -> Result<usize, ApiError> {
         None => Ok(100),
         Some(n) if n < 1 => Err(ApiError::bad_request("limit must be at least 1")),
         Some(n) => Ok(n.min(500) as usize),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Change {
+        #[allow(dead_code, reason = "read by the deserializer only")]
+        status: Option<String>,
+    }
+
+    #[test]
+    fn a_body_must_be_an_object_not_an_array_of_its_fields() {
+        assert!(from_object::<Change>(serde_json::json!({"status": "open"})).is_ok());
+        for value in [
+            serde_json::json!(["open"]),
+            serde_json::json!(null),
+            serde_json::json!("open"),
+        ] {
+            let error = from_object::<Change>(value).unwrap_err();
+            assert_eq!(error.code(), "bad_request");
+        }
     }
 }

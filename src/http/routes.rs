@@ -1,12 +1,16 @@
 //! Every route of the server as data: the router is built from [`ROUTES`], the request
-//! metrics label requests by its patterns, and the authorization test walks it.
+//! metrics label requests by its patterns, the OpenAPI document (`http::openapi`) takes each
+//! route's callers from it, and the authorization and OpenAPI tests walk it.
 
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::Method;
-use actix_web::web;
+use actix_web::{web, HttpResponse, ResponseError};
 
 use crate::http::api::{
-    agents, attachments, chats, health, inbox, messages, metrics, settings, visitors, webhooks,
+    agents, attachments, chats, docs, health, inbox, messages, metrics, settings, visitors,
+    webhooks,
 };
+use crate::http::error::ApiError;
 use crate::http::{assets, held_request};
 
 /// Who may call a route.
@@ -105,6 +109,9 @@ pub const ROUTES: &[Route] = &[
     api(Get, "/api/v1/config", Public, || {
         web::route().to(settings::client_config)
     }),
+    api(Get, "/api/v1/openapi.json", Public, || {
+        web::route().to(docs::openapi_json)
+    }),
     api(Post, "/api/v1/visitors", Public, || {
         web::route().to(visitors::create_visitor)
     }),
@@ -188,12 +195,13 @@ pub const ROUTES: &[Route] = &[
     }),
     page("/", || web::route().to(assets::visitor_page)),
     page("/agent", || web::route().to(assets::agent_page)),
+    page("/api/docs", || web::route().to(assets::docs_page)),
     page("/widget.js", || web::route().to(assets::widget)),
     page("/static/{path:.*}", || web::route().to(assets::static_file)),
 ];
 
 /// Mounts every route: one resource per path, with each of its methods, so a method the
-/// path does not take gets `405`.
+/// path does not take gets `405` with the `Allow` header that lists the ones it takes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let mut mounted: Vec<&str> = Vec::new();
     for route in ROUTES {
@@ -206,6 +214,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         for r in same_path.clone() {
             resource = resource.route((r.handler)().method(r.verb.method()));
         }
+        let allow: Vec<&str> = same_path.clone().map(|r| r.verb.as_str()).collect();
+        let allow = allow.join(", ");
+        resource = resource.default_service(web::to(move || {
+            let allow = allow.clone();
+            async move { method_not_allowed(&allow) }
+        }));
         if same_path.clone().any(|r| r.holds) {
             // The long poll holds its requests (see `held_request`).
             cfg.service(resource.wrap_fn(held_request::compact));
@@ -213,6 +227,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             cfg.service(resource);
         }
     }
+}
+
+/// `405` for a method the path does not take (RFC 9110 asks for `Allow`).
+fn method_not_allowed(allow: &str) -> HttpResponse {
+    let mut response = ApiError::MethodNotAllowed.error_response();
+    if let Ok(value) = HeaderValue::from_str(allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }
 
 /// The pattern of the route that serves `path`, or `None`. Matched segment by segment

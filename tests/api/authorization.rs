@@ -122,6 +122,7 @@ fn routes() -> Vec<Route> {
         route("GET", "/healthz", no_body, public(200)),
         route("GET", "/metrics", no_body, public(200)),
         route("GET", "/api/v1/config", no_body, public(200)),
+        route("GET", "/api/v1/openapi.json", no_body, public(200)),
         route(
             "POST",
             "/api/v1/visitors",

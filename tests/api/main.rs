@@ -17,6 +17,7 @@ mod inbox;
 mod long_poll;
 mod messages;
 mod metrics;
+mod openapi;
 mod operations;
 mod process;
 mod shutdown;

@@ -1,33 +1,81 @@
 //! `/api/v1/agents`: login and logout, the current agent, and agent management by admins.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::domain::{Caller, Role};
+use crate::domain::{Agent, Caller, Role};
 use crate::http::error::ApiError;
 use crate::http::extract::{client_ip, token_hash};
+use crate::http::openapi::ErrorBody;
+use crate::http::params::JsonObject;
 use crate::services::agents::{AgentChange, AgentService, NewAgent};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct Login {
     email: String,
     password: String,
 }
 
-/// `POST /api/v1/agents/login` → `200 {agent, token, expires_at}`; one `401` for every failure.
+/// A new agent session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginAnswer {
+    pub agent: Agent,
+    /// The agent's bearer token, shown only here.
+    pub token: String,
+    /// When the token stops working.
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentAnswer {
+    pub agent: Agent,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentList {
+    pub agents: Vec<Agent>,
+}
+
+/// Logs an agent in: a new token.
+///
+/// Every failure is the same `401`, whether the email exists or not. Repeated failures for
+/// one email slow its next attempts down (`429`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/agents/login",
+    tag = "agents",
+    request_body = Login,
+    responses(
+        (status = 200, description = "The agent and its new token.", body = LoginAnswer),
+        (status = 401, description = "`unauthorized`: wrong email or password, or a disabled agent.", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many logins from this address, or failures for this email.",
+            body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 503, description = "`unavailable`: the server is shutting down.", body = ErrorBody),
+    )
+)]
 pub async fn login(
     agents: web::Data<AgentService>,
     req: HttpRequest,
-    body: web::Json<Login>,
+    body: JsonObject<Login>,
 ) -> Result<HttpResponse, ApiError> {
     let Login { email, password } = body.into_inner();
     let login = agents.login(client_ip(&req), &email, password).await?;
-    Ok(HttpResponse::Ok()
-        .json(json!({"agent": login.agent, "token": login.token, "expires_at": login.expires_at})))
+    Ok(HttpResponse::Ok().json(LoginAnswer {
+        agent: login.agent,
+        token: login.token,
+        expires_at: login.expires_at,
+    }))
 }
 
-/// `POST /api/v1/agents/logout` → `204`; the token stops working at once.
+/// Ends the calling agent's session: its token stops working at once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/agents/logout",
+    tag = "agents",
+    responses((status = 204, description = "Logged out."))
+)]
 pub async fn logout(
     agents: web::Data<AgentService>,
     caller: Caller,
@@ -37,34 +85,63 @@ pub async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `GET /api/v1/agents/me` → `200 {agent}`.
+/// The calling agent.
+#[utoipa::path(
+    get,
+    path = "/api/v1/agents/me",
+    tag = "agents",
+    responses((status = 200, description = "The calling agent.", body = AgentAnswer))
+)]
 pub async fn me(agents: web::Data<AgentService>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let agent = agents.me(&caller).await?;
-    Ok(HttpResponse::Ok().json(json!({ "agent": agent })))
+    Ok(HttpResponse::Ok().json(AgentAnswer { agent }))
 }
 
-/// `GET /api/v1/agents` (agent) → `200 {agents}`, for assigning chats.
+/// Every agent, for assigning chats (agents).
+#[utoipa::path(
+    get,
+    path = "/api/v1/agents",
+    tag = "agents",
+    responses((status = 200, description = "Every agent.", body = AgentList))
+)]
 pub async fn list_agents(
     agents: web::Data<AgentService>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let all = agents.list(&caller).await?;
-    Ok(HttpResponse::Ok().json(json!({ "agents": all })))
+    Ok(HttpResponse::Ok().json(AgentList { agents: all }))
 }
 
-#[derive(Debug, Deserialize)]
+/// A new agent account.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateAgent {
+    /// Stored lower-cased; must not be taken (`409`).
     email: String,
+    /// 1–100 characters after trimming.
     name: String,
+    /// 10–1024 characters.
+    #[schema(min_length = 10, max_length = 1024)]
     password: String,
+    /// `agent` by default.
     role: Option<Role>,
 }
 
-/// `POST /api/v1/agents` (admin) body `{email, name, password, role?}` → `201 {agent}`.
+/// Creates an agent account (admins).
+#[utoipa::path(
+    post,
+    path = "/api/v1/agents",
+    tag = "agents",
+    request_body = CreateAgent,
+    responses(
+        (status = 201, description = "The new agent.", body = AgentAnswer),
+        (status = 409, description = "`conflict`: the email is taken.", body = ErrorBody),
+        (status = 422, description = "`invalid`: a bad email, name or password.", body = ErrorBody),
+    )
+)]
 pub async fn create_agent(
     agents: web::Data<AgentService>,
     caller: Caller,
-    body: web::Json<CreateAgent>,
+    body: JsonObject<CreateAgent>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let CreateAgent {
@@ -75,23 +152,40 @@ pub async fn create_agent(
     } = body.into_inner();
     let new = NewAgent::parse(&email, &name, &password, role)?;
     let agent = agents.create(&caller, new).await?;
-    Ok(HttpResponse::Created().json(json!({ "agent": agent })))
+    Ok(HttpResponse::Created().json(AgentAnswer { agent }))
 }
 
-#[derive(Debug, Deserialize)]
+/// A change to an agent; a field left out stays as it is.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct AgentUpdate {
     name: Option<String>,
     role: Option<Role>,
+    /// `true` ends every session of the agent at once.
     disabled: Option<bool>,
 }
 
-/// `PATCH /api/v1/agents/{id}` (admin) body `{name?, role?, disabled?}` → `200 {agent}`.
-/// Disabling revokes every session of the agent at once. The last active admin stays one.
+/// Renames, promotes, demotes, disables or enables an agent (admins).
+///
+/// Disabling revokes every session of the agent at once. The last active admin can be
+/// neither disabled nor demoted.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/agents/{id}",
+    tag = "agents",
+    params(("id" = String, Path, description = "The agent's id.")),
+    request_body = AgentUpdate,
+    responses(
+        (status = 200, description = "The agent as changed.", body = AgentAnswer),
+        (status = 404, description = "`not_found`: no such agent.", body = ErrorBody),
+        (status = 409, description = "`conflict`: it would leave no active admin.", body = ErrorBody),
+        (status = 422, description = "`invalid`: a bad name.", body = ErrorBody),
+    )
+)]
 pub async fn update_agent(
     agents: web::Data<AgentService>,
     caller: Caller,
     path: web::Path<String>,
-    body: web::Json<AgentUpdate>,
+    body: JsonObject<AgentUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     let AgentUpdate {
         name,
@@ -104,21 +198,35 @@ pub async fn update_agent(
         disabled,
     };
     let agent = agents.change(&caller, path.into_inner(), change).await?;
-    Ok(HttpResponse::Ok().json(json!({ "agent": agent })))
+    Ok(HttpResponse::Ok().json(AgentAnswer { agent }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct PasswordChange {
     current_password: String,
+    /// 10–1024 characters.
+    #[schema(min_length = 10, max_length = 1024)]
     new_password: String,
 }
 
-/// `POST /api/v1/agents/me/password` → `204`; every other session of the agent is revoked.
+/// Changes the calling agent's password.
+///
+/// Every other session of the agent ends; this one goes on.
+#[utoipa::path(
+    post,
+    path = "/api/v1/agents/me/password",
+    tag = "agents",
+    request_body = PasswordChange,
+    responses(
+        (status = 204, description = "Changed."),
+        (status = 422, description = "`invalid`: a wrong current password, or a bad new one.", body = ErrorBody),
+    )
+)]
 pub async fn change_password(
     agents: web::Data<AgentService>,
     caller: Caller,
     req: HttpRequest,
-    body: web::Json<PasswordChange>,
+    body: JsonObject<PasswordChange>,
 ) -> Result<HttpResponse, ApiError> {
     let PasswordChange {
         current_password,

@@ -12,13 +12,14 @@ use actix_web::http::header::{
 };
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::config::Config;
 use crate::domain::{Caller, ClientId, DomainError, MessageBody};
-use crate::http::api::messages::created_or_ok;
+use crate::http::api::messages::{created_or_ok, MessageAnswer};
 use crate::http::error::ApiError;
 use crate::http::extract::{client_ip, token_hash};
+use crate::http::openapi::ErrorBody;
 use crate::http::upload_spool::{spool_field, SpoolError, SpooledFile};
 use crate::services::attachments::{self, Upload, INLINE_TYPES};
 use crate::services::messages::MessageService;
@@ -33,14 +34,51 @@ struct Form {
     body: Option<String>,
 }
 
-/// `POST /api/v1/chats/{id}/attachments` (multipart: `file`, optional `client_id` and `body`)
-/// → `201 {message}`, or `200 {message}` for a repeated `client_id`.
+/// A file and its message, as `multipart/form-data`.
+#[derive(ToSchema)]
+pub struct UploadForm {
+    /// The file (at most `max_upload` bytes, see `GET /api/v1/config`; not empty). Its type
+    /// is detected from its bytes, never taken from the client.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+    /// An idempotency key: 1–64 of `A-Z a-z 0-9 _ -`.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$", nullable = false)]
+    pub client_id: Option<String>,
+    /// The caption, at most 4000 characters; the file name when left out or blank.
+    #[schema(nullable = false)]
+    pub body: Option<String>,
+}
+
+/// Sends a file into a chat (agents, or the chat's visitor).
 ///
-/// The file goes to an anonymous temporary file beside the database and from there into
-/// its row, so memory per upload stays a few buffers however large or slow the upload is.
-/// Before any of the body is read, the upload must get a slot (per token and per address),
-/// fit the uploader's and the address's hourly quota (agents are exempt), and find the disk
-/// above its free-space floor.
+/// Answers the message that carries it; `attachment.url` downloads it. A repeated
+/// `client_id` answers `200` with the original message. Visitors' uploads count against an
+/// hourly quota per visitor and per address.
+//
+// The file goes to an anonymous temporary file beside the database and from there into
+// its row, so memory per upload stays a few buffers however large or slow the upload is.
+// Before any of the body is read, the upload must get a slot (per token and per address),
+// fit the uploader's and the address's hourly quota (agents are exempt), and find the disk
+// above its free-space floor.
+#[utoipa::path(
+    post,
+    path = "/api/v1/chats/{id}/attachments",
+    tag = "attachments",
+    params(("id" = String, Path, description = "The chat's id.")),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "The new message with its attachment, committed.", body = MessageAnswer),
+        (status = 200, description = "A repeated `client_id`: the original message.", body = MessageAnswer),
+        (status = 400, description = "`bad_request`: a malformed multipart body.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such chat, or not the caller's.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the file is over `max_upload`.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not `multipart/form-data`.", body = ErrorBody),
+        (status = 422, description = "`invalid`: no `file` field, an empty file, a bad file name, caption or `client_id`.", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: sending too fast, too many uploads at once, or over the hourly quota.",
+            body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 507, description = "`insufficient_storage`: the server's disk is nearly full.", body = ErrorBody),
+    )
+)]
 pub async fn upload_attachment(
     messages: web::Data<MessageService>,
     limits: web::Data<UploadLimits>,
@@ -92,7 +130,7 @@ pub async fn upload_attachment(
     let (message, created) = messages
         .append(caller, path.into_inner(), body, client_id, Some(upload))
         .await?;
-    Ok(created_or_ok(created).json(json!({ "message": message })))
+    Ok(created_or_ok(created).json(MessageAnswer { message }))
 }
 
 /// The request's `Content-Length`, if it sent a valid one.
@@ -171,7 +209,21 @@ fn multipart_error(error: MultipartError) -> ApiError {
     }
 }
 
-/// `GET /api/v1/attachments/{id}` → the bytes, only to the chat's visitor and agents.
+/// Downloads an attachment's bytes (agents, or the chat's visitor).
+///
+/// With the stored content type, `Content-Disposition` (`inline` only for raster images),
+/// `X-Content-Type-Options: nosniff` and a sandboxing `Content-Security-Policy`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/attachments/{id}",
+    tag = "attachments",
+    params(("id" = String, Path, description = "The attachment's id.")),
+    responses(
+        (status = 200, description = "The file's bytes.", content(("*/*")),
+            headers(("Content-Disposition" = String, description = "`inline` or `attachment`, with the file name."))),
+        (status = 404, description = "`not_found`: no such attachment, or not in the caller's chat.", body = ErrorBody),
+    )
+)]
 pub async fn download_attachment(
     store: web::Data<Store>,
     caller: Caller,

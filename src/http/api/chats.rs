@@ -1,42 +1,94 @@
 //! `/api/v1/chats`: a visitor's conversation, and the agents' view of all of them.
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::{Caller, ChatStatus};
+use crate::domain::{Caller, Chat, ChatStatus};
 use crate::http::api::messages::created_or_ok;
 use crate::http::error::ApiError;
-use crate::http::params::{double_option, page_limit};
+use crate::http::openapi::{string_enum, ErrorBody};
+use crate::http::params::{double_option, page_limit, JsonObject};
 use crate::services::chats::{AssigneeFilter, ChatChange, ChatService};
 
-/// `POST /api/v1/chats` (visitor) → `201 {chat}` new, or `200 {chat}` the open one.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatAnswer {
+    pub chat: Chat,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatList {
+    pub chats: Vec<Chat>,
+}
+
+/// Opens a chat for the calling visitor, or answers its open one.
+///
+/// A visitor has at most one open chat: while it has one, this answers it with `200`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/chats",
+    tag = "chats",
+    responses(
+        (status = 201, description = "A new chat.", body = ChatAnswer),
+        (status = 200, description = "The visitor's open chat.", body = ChatAnswer),
+        (status = 422, description = "`invalid`: the visitor has too many chats (50).", body = ErrorBody),
+    )
+)]
 pub async fn create_chat(
     chats: web::Data<ChatService>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let (chat, created) = chats.open_for_visitor(&caller).await?;
-    Ok(created_or_ok(created).json(json!({ "chat": chat })))
+    Ok(created_or_ok(created).json(ChatAnswer { chat }))
 }
 
-/// `GET /api/v1/chats/mine` (visitor) → the open chat, else the most recent one, else `404`.
+/// The calling visitor's chat: the open one, else the most recent one.
+#[utoipa::path(
+    get,
+    path = "/api/v1/chats/mine",
+    tag = "chats",
+    responses(
+        (status = 200, description = "The visitor's chat.", body = ChatAnswer),
+        (status = 404, description = "`not_found`: the visitor has no chat yet.", body = ErrorBody),
+    )
+)]
 pub async fn my_chat(
     chats: web::Data<ChatService>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let chat = chats.current_for_visitor(&caller).await?;
-    Ok(HttpResponse::Ok().json(json!({ "chat": chat })))
+    Ok(HttpResponse::Ok().json(ChatAnswer { chat }))
 }
 
-#[derive(Debug, Deserialize)]
+fn list_status() -> utoipa::openapi::Object {
+    string_enum(
+        &["open", "closed", "all"],
+        Some("open"),
+        "Which chats: `open` (the default), `closed` or `all`.",
+    )
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Which chats: `open` (the default), `closed` or `all`.
+    #[param(schema_with = list_status)]
     status: Option<String>,
     /// `me`, `none` or an agent id.
     assignee: Option<String>,
+    /// At most this many chats: default 100, larger values count as 500.
+    #[param(minimum = 1, default = 100)]
     limit: Option<i64>,
 }
 
-/// `GET /api/v1/chats?status=open|closed|all&assignee=me|none|ID&limit=N` (agent).
+/// Chats, by most recent activity (agents).
+#[utoipa::path(
+    get,
+    path = "/api/v1/chats",
+    tag = "chats",
+    params(ListQuery),
+    responses((status = 200, description = "The chats, most recent activity first.", body = ChatList))
+)]
 pub async fn list_chats(
     chats: web::Data<ChatService>,
     caller: Caller,
@@ -58,32 +110,61 @@ pub async fn list_chats(
     };
     let limit = page_limit(query.limit)?;
     let found = chats.list(&caller, status, assignee, limit).await?;
-    Ok(HttpResponse::Ok().json(json!({ "chats": found })))
+    Ok(HttpResponse::Ok().json(ChatList { chats: found }))
 }
 
-/// `GET /api/v1/chats/{id}` (agent, or the chat's visitor).
+/// One chat (agents, or the chat's visitor).
+#[utoipa::path(
+    get,
+    path = "/api/v1/chats/{id}",
+    tag = "chats",
+    params(("id" = String, Path, description = "The chat's id.")),
+    responses(
+        (status = 200, description = "The chat.", body = ChatAnswer),
+        (status = 404, description = "`not_found`: no such chat, or not the caller's.", body = ErrorBody),
+    )
+)]
 pub async fn get_chat(
     chats: web::Data<ChatService>,
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let chat = chats.get(caller, path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "chat": chat })))
+    Ok(HttpResponse::Ok().json(ChatAnswer { chat }))
 }
 
-#[derive(Debug, Deserialize)]
+/// A change to a chat; a field left out stays as it is.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ChatUpdate {
+    /// `open` or `closed` (else `422`).
+    #[schema(value_type = Option<ChatStatus>)]
     status: Option<String>,
+    /// An active agent's id, or `null` to unassign (an unknown or disabled agent is `422`).
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
     assignee_id: Option<Option<String>>,
 }
 
-/// `PATCH /api/v1/chats/{id}` (agent) body `{status?, assignee_id?}`.
+/// Closes, reopens, assigns or unassigns a chat (agents).
+///
+/// Each effective change appends a system message (`closed`, `reopened`, `assigned`).
+#[utoipa::path(
+    patch,
+    path = "/api/v1/chats/{id}",
+    tag = "chats",
+    params(("id" = String, Path, description = "The chat's id.")),
+    request_body = ChatUpdate,
+    responses(
+        (status = 200, description = "The chat as changed.", body = ChatAnswer),
+        (status = 404, description = "`not_found`: no such chat.", body = ErrorBody),
+        (status = 422, description = "`invalid`: a bad status, or an assignee that is not an active agent.", body = ErrorBody),
+    )
+)]
 pub async fn update_chat(
     chats: web::Data<ChatService>,
     caller: Caller,
     path: web::Path<String>,
-    body: web::Json<ChatUpdate>,
+    body: JsonObject<ChatUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_agent()?;
     let ChatUpdate {
@@ -100,5 +181,5 @@ pub async fn update_chat(
         assignee_id,
     };
     let chat = chats.change(&caller, path.into_inner(), change).await?;
-    Ok(HttpResponse::Ok().json(json!({ "chat": chat })))
+    Ok(HttpResponse::Ok().json(ChatAnswer { chat }))
 }

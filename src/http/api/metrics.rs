@@ -7,7 +7,14 @@ use crate::config::Config;
 use crate::http::error::ApiError;
 use crate::metrics;
 
-/// `GET /metrics` (unauthenticated): the Prometheus text format.
+/// Every counter of the server, in the Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "server",
+    responses((status = 200, description = "The Prometheus text format (version 0.0.4).",
+        content_type = "text/plain", body = String))
+)]
 pub async fn scrape(config: web::Data<Config>) -> Result<HttpResponse, ApiError> {
     let text =
         metrics::render(database_size(&config.db)).map_err(|e| ApiError::Internal(Box::new(e)))?;

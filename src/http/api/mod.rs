@@ -5,6 +5,7 @@
 pub mod agents;
 pub mod attachments;
 pub mod chats;
+pub mod docs;
 pub mod health;
 pub mod inbox;
 pub mod messages;
