@@ -103,7 +103,22 @@ use Verb::*;
 
 /// The whole server. Order matters where patterns overlap: a literal segment
 /// (`/chats/mine`, `/agents/me`) comes before the `{id}` that would also match it.
+/// It is also the order in which the router and [`pattern_of`] try them.
 pub const ROUTES: &[Route] = &[
+    // The hot routes first: the router tries routes in this order, and a pattern with
+    // `{id}` costs a regex match per try.
+    api(Post, "/api/v1/chats/{id}/messages", OwnerOrAgent, || {
+        web::route().to(messages::send_message)
+    }),
+    held(api(
+        Get,
+        "/api/v1/chats/{id}/messages",
+        OwnerOrAgent,
+        || web::route().to(messages::list_messages),
+    )),
+    held(api(Get, "/api/v1/inbox", Agent, || {
+        web::route().to(inbox::poll_inbox)
+    })),
     api(Get, "/healthz", Public, || web::route().to(health::healthz)),
     api(Get, "/metrics", Public, || web::route().to(metrics::scrape)),
     api(Get, "/api/v1/config", Public, || {
@@ -139,15 +154,6 @@ pub const ROUTES: &[Route] = &[
     api(Patch, "/api/v1/chats/{id}", Agent, || {
         web::route().to(chats::update_chat)
     }),
-    api(Post, "/api/v1/chats/{id}/messages", OwnerOrAgent, || {
-        web::route().to(messages::send_message)
-    }),
-    held(api(
-        Get,
-        "/api/v1/chats/{id}/messages",
-        OwnerOrAgent,
-        || web::route().to(messages::list_messages),
-    )),
     api(Post, "/api/v1/chats/{id}/typing", OwnerOrAgent, || {
         web::route().to(messages::set_typing)
     }),
@@ -181,9 +187,6 @@ pub const ROUTES: &[Route] = &[
     api(Get, "/api/v1/agents", Agent, || {
         web::route().to(agents::list_agents)
     }),
-    held(api(Get, "/api/v1/inbox", Agent, || {
-        web::route().to(inbox::poll_inbox)
-    })),
     api(Post, "/api/v1/webhooks", Admin, || {
         web::route().to(webhooks::create_webhook)
     }),
