@@ -89,7 +89,10 @@ impl Application {
         } else {
             config.max_connections_per_ip
         };
-        let connections = ConnectionLimits::new(per_ip, config.max_connections);
+        // The total is actix's own cap (per worker); the per-address count needs a slot in
+        // each connection's data, which is only kept when that cap is on.
+        let connections = (per_ip > 0).then(|| ConnectionLimits::new(per_ip, 0));
+        let per_worker = config.max_connections.div_ceil(workers.max(1));
         let body_deadline = BodyDeadline {
             idle: Duration::from_secs(config.body_idle_timeout.max(1)),
             total: Duration::from_secs(config.body_timeout.max(1)),
@@ -134,7 +137,7 @@ impl Application {
             web::Data::new(visitors),
             web::Data::new(uploads),
         );
-        let on_connect = connections.on_connect_fn();
+        let on_connect = connections.map(|c| c.on_connect_fn());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.0.clone())
@@ -168,15 +171,26 @@ impl Application {
                 ))
                 .configure(routes::configure)
                 .default_service(web::to(not_found))
-        })
-        .on_connect(on_connect)
-        .listen(listener)?
-        .workers(workers)
-        .backlog(4096)
-        .shutdown_timeout(10)
-        // Signals are ours: on SIGTERM we first answer the held polls (see `run_until_stopped`).
-        .disable_signals()
-        .run();
+        });
+        // Without a per-address cap, connections carry no data of ours (it costs memory on
+        // every held poll).
+        let server = match on_connect {
+            Some(count) => server.on_connect(count),
+            None => server,
+        };
+        let server = server
+            .listen(listener)?
+            .workers(workers)
+            .max_connections(if per_worker == 0 {
+                usize::MAX
+            } else {
+                per_worker
+            })
+            .backlog(4096)
+            .shutdown_timeout(10)
+            // Signals are ours: on SIGTERM we first answer the held polls (see `run_until_stopped`).
+            .disable_signals()
+            .run();
         log::info!("listening on http://{host}:{port}");
         Ok(Self {
             port,
