@@ -276,33 +276,42 @@ impl AgentService {
     }
 
     /// Changes the caller's own password; every other session of the agent is revoked.
+    /// Wrong current passwords count towards the same back-off as failed logins, so a stolen
+    /// session cannot be used to guess the password.
     pub async fn change_password(
         &self,
         caller: &Caller,
         token_hash: [u8; 32],
+        ip: IpAddr,
         current_password: String,
         new_password: &str,
     ) -> Result<(), DomainError> {
         let id = caller.require_agent()?.to_string();
         let new_password = domain::parse_password(new_password)?;
         let agent_id = id.clone();
-        let stored = self
+        let (email, stored) = self
             .store
             .read(move |conn| {
                 let email = agents::find(conn, &agent_id)?
                     .ok_or(DomainError::Unauthorized)?
                     .email;
-                Ok(agents::find_for_login(conn, &email)?.map(|(_, hash)| hash))
+                let stored = agents::find_for_login(conn, &email)?.map(|(_, hash)| hash);
+                Ok((email, stored))
             })
             .await?;
+        self.limits.check_login(ip, &email)?;
         let hash = tokio::task::spawn_blocking(move || {
             if !auth::verify_password(&current_password, stored.as_deref()) {
-                return Err(DomainError::invalid("current_password is wrong"));
+                return Ok(None);
             }
-            auth::hash_password(&new_password)
+            auth::hash_password(&new_password).map(Some)
         })
         .await
         .map_err(|e| DomainError::Internal(Box::new(e)))??;
+        let Some(hash) = hash else {
+            self.limits.login_failed(ip, &email);
+            return Err(DomainError::invalid("current_password is wrong"));
+        };
         let agent_id = id.clone();
         let revoked = self
             .store

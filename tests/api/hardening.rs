@@ -284,3 +284,26 @@ async fn a_file_name_that_disguises_its_extension_is_refused() {
         .unwrap();
     TestApp::reply(response).await.assert_error(422, "invalid");
 }
+
+#[tokio::test]
+async fn a_stolen_session_cannot_guess_the_password_through_a_password_change() {
+    let app = spawn_app_with(|c| c.rate_limits = true).await;
+    let admin = app.admin_token().await;
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let reply = app
+            .call(
+                "POST",
+                "/api/v1/agents/me/password",
+                Some(&admin),
+                Some(json!({"current_password": format!("guess-number-{i}"), "new_password": "a-new-long-password"})),
+            )
+            .await;
+        statuses.push(reply.status.as_u16());
+    }
+    assert_eq!(statuses[0], 422, "a wrong guess is refused: {statuses:?}");
+    assert!(
+        statuses.contains(&429),
+        "guesses are slowed down like logins: {statuses:?}"
+    );
+}

@@ -233,7 +233,13 @@ pub async fn change_password(
         new_password,
     } = body.into_inner();
     agents
-        .change_password(&caller, token_hash(&req)?, current_password, &new_password)
+        .change_password(
+            &caller,
+            token_hash(&req)?,
+            client_ip(&req),
+            current_password,
+            &new_password,
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
