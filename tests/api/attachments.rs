@@ -10,15 +10,7 @@ const PNG: &[u8] = &[
 ];
 
 async fn upload(app: &TestApp, token: &str, chat_id: &str, form: Form) -> Reply {
-    let response = app
-        .client
-        .post(app.url(&format!("/api/v1/chats/{chat_id}/attachments")))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    TestApp::reply(response).await
+    app.upload(token, chat_id, form).await
 }
 
 fn file(name: &str, bytes: &[u8], claimed_type: &str) -> Form {

@@ -180,6 +180,24 @@ impl ApiClient {
         .await
     }
 
+    /// Uploads a multipart form to a chat's attachments.
+    pub async fn upload(
+        &self,
+        token: &str,
+        chat_id: &str,
+        form: reqwest::multipart::Form,
+    ) -> Reply {
+        let response = self
+            .http
+            .post(self.url(&format!("/api/v1/chats/{chat_id}/attachments")))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("the server answers");
+        Reply::from_response(response).await
+    }
+
     pub async fn send(
         &self,
         token: &str,

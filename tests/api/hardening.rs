@@ -241,15 +241,7 @@ async fn attachments_are_never_kept_in_the_browser_cache() {
         "file",
         reqwest::multipart::Part::bytes(b"secret notes".to_vec()).file_name("notes.txt"),
     );
-    let uploaded = app
-        .client
-        .post(app.url(&format!("/api/v1/chats/{}/attachments", chat.chat_id)))
-        .bearer_auth(&chat.token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let uploaded = TestApp::reply(uploaded).await;
+    let uploaded = app.upload(&chat.token, &chat.chat_id, form).await;
     let url = uploaded.assert_status(201)["message"]["attachment"]["url"]
         .as_str()
         .unwrap()
@@ -274,15 +266,9 @@ async fn a_file_name_that_disguises_its_extension_is_refused() {
         reqwest::multipart::Part::bytes(b"MZ not really".to_vec())
             .file_name("invoice\u{202E}fdp.exe"),
     );
-    let response = app
-        .client
-        .post(app.url(&format!("/api/v1/chats/{}/attachments", chat.chat_id)))
-        .bearer_auth(&chat.token)
-        .multipart(form)
-        .send()
+    app.upload(&chat.token, &chat.chat_id, form)
         .await
-        .unwrap();
-    TestApp::reply(response).await.assert_error(422, "invalid");
+        .assert_error(422, "invalid");
 }
 
 #[tokio::test]

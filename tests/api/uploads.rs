@@ -13,15 +13,7 @@ const BOUNDARY: &str = "XPARLEYUPLOADX";
 /// Uploads `len` bytes as `file` (reqwest sets `Content-Length`).
 async fn upload(app: &TestApp, token: &str, chat_id: &str, len: usize) -> Reply {
     let form = Form::new().part("file", Part::bytes(vec![b'u'; len]).file_name("notes.txt"));
-    let response = app
-        .client
-        .post(app.url(&format!("/api/v1/chats/{chat_id}/attachments")))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    TestApp::reply(response).await
+    app.upload(token, chat_id, form).await
 }
 
 /// Repeats `upload` until it answers `status`, for at most `within`; returns that answer.
