@@ -1,14 +1,13 @@
 //! The command line: `parley` serves; subcommands administer the same database.
 
 use clap::{Parser, Subcommand};
-use rusqlite::TransactionBehavior;
 
 use crate::config::Config;
 use crate::domain::{self, Chat, Message, Role, Sender};
 use crate::http::server::{random_password, Application};
 use crate::services::agents::{self, AgentChange, NewAgent};
 use crate::services::{auth, messages};
-use crate::store;
+use crate::store::{self, Direct};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,6 +35,8 @@ pub enum Command {
     Chats(ChatsCommand),
     /// Print counts and the database size.
     Stats,
+    /// Bring the database to this version's schema and stop (every start does it too).
+    Migrate,
     /// Write a consistent copy of the database to PATH, also while the server runs.
     Backup {
         /// Where to write the copy; must not exist yet.
@@ -105,16 +106,29 @@ pub fn run(cli: Cli) -> CliResult {
             export(&cli.config, &chat_id, format)
         }
         Some(Command::Stats) => stats(&cli.config),
+        Some(Command::Migrate) => {
+            Direct::open(&cli.config, true)?;
+            println!("the database is at the current schema");
+            Ok(())
+        }
     }
 }
 
 /// `VACUUM INTO` reads one snapshot (WAL readers never block the writer) and writes a
 /// compact, self-contained database file.
 fn backup(config: &Config, path: &std::path::Path) -> CliResult {
+    if config.database_url.is_some() {
+        return Err("on PostgreSQL, back up with the server's own tool, e.g. \
+                    `pg_dump --format=custom --file=parley.dump \"$PARLEY_DATABASE_URL\"` \
+                    (attachments are in the database too), and restore with pg_restore"
+            .into());
+    }
     if path.exists() {
         return Err(format!("{} exists already; choose a new file", path.display()).into());
     }
-    let conn = open_existing(config)?;
+    let Direct::Sqlite(conn) = Direct::open(config, false)? else {
+        unreachable!("no database URL: SQLite")
+    };
     let target = path.to_str().ok_or("the backup path must be valid UTF-8")?;
     // Made empty and private first: VACUUM INTO fills an empty file and keeps its mode.
     store::keep_private(path)?;
@@ -132,8 +146,7 @@ fn serve(config: Config) -> CliResult {
 }
 
 fn agent(config: &Config, command: AgentCommand) -> CliResult {
-    let mut conn = store::open(&config.db)?;
-    store::migrate(&mut conn)?;
+    let mut db = Direct::open(config, true)?;
     match command {
         AgentCommand::Add {
             email,
@@ -151,9 +164,7 @@ fn agent(config: &Config, command: AgentCommand) -> CliResult {
             };
             let new = NewAgent::parse(&email, &name, &password, Some(role))?;
             let hash = auth::hash_password(&password)?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let agent = agents::create_in(&tx, new, &hash)?;
-            tx.commit()?;
+            let agent = db.write(|db| agents::create_in(db, new, &hash))?;
             println!(
                 "added {} {} ({})",
                 agent.role.as_str(),
@@ -165,7 +176,7 @@ fn agent(config: &Config, command: AgentCommand) -> CliResult {
             }
         }
         AgentCommand::List => {
-            for agent in store::agents::list(&conn)? {
+            for agent in db.read(|db| Ok(store::agents::list(db)?))? {
                 let state = if agent.disabled { "disabled" } else { "active" };
                 println!(
                     "{}\t{}\t{}\t{}\t{}",
@@ -177,18 +188,18 @@ fn agent(config: &Config, command: AgentCommand) -> CliResult {
                 );
             }
         }
-        AgentCommand::Disable { email } => set_disabled(&mut conn, &email, true)?,
-        AgentCommand::Enable { email } => set_disabled(&mut conn, &email, false)?,
+        AgentCommand::Disable { email } => set_disabled(&mut db, &email, true)?,
+        AgentCommand::Enable { email } => set_disabled(&mut db, &email, false)?,
         AgentCommand::ResetPassword { email, password } => {
             let (password, generated) = match password {
                 Some(p) => (domain::parse_password(&p)?, false),
                 None => (random_password(), true),
             };
             let hash = auth::hash_password(&password)?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let agent = agents::find_by_email_in(&tx, &email)?;
-            agents::set_password_in(&tx, &agent.id, &hash, None)?;
-            tx.commit()?;
+            db.write(|db| {
+                let agent = agents::find_by_email_in(db, &email)?;
+                agents::set_password_in(db, &agent.id, &hash, None)
+            })?;
             println!("reset the password of {email}; all of its sessions ended");
             if generated {
                 println!("password: {password}");
@@ -198,35 +209,27 @@ fn agent(config: &Config, command: AgentCommand) -> CliResult {
     Ok(())
 }
 
-/// The configured database, which must exist: reading commands never create one.
-fn open_existing(config: &Config) -> Result<rusqlite::Connection, Box<dyn std::error::Error>> {
-    if !config.db.exists() {
-        return Err(format!("no database at {}", config.db.display()).into());
-    }
-    let mut conn = store::open(&config.db)?;
-    store::migrate(&mut conn)?;
-    Ok(conn)
-}
-
 /// Disabling also deletes the agent's sessions; a running server notices within seconds.
 /// The last active admin cannot be disabled (the same rule as the API's).
-fn set_disabled(conn: &mut rusqlite::Connection, email: &str, disabled: bool) -> CliResult {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let agent = agents::find_by_email_in(&tx, email)?;
+fn set_disabled(db: &mut Direct, email: &str, disabled: bool) -> CliResult {
     let change = AgentChange {
         disabled: Some(disabled),
         ..AgentChange::default()
     };
-    agents::change_in(&tx, &agent.id, &change)?;
-    tx.commit()?;
+    db.write(|db| {
+        let agent = agents::find_by_email_in(db, email)?;
+        agents::change_in(db, &agent.id, &change)
+    })?;
     println!("{} {email}", if disabled { "disabled" } else { "enabled" });
     Ok(())
 }
 
 fn export(config: &Config, chat_id: &str, format: ExportFormat) -> CliResult {
-    let conn = open_existing(config)?;
-    let chat = store::chats::find(&conn, chat_id)?.ok_or_else(|| format!("no chat {chat_id}"))?;
-    let messages = messages::transcript(&conn, chat_id)?;
+    let (chat, messages) = Direct::open(config, false)?.read(|db| {
+        let chat = store::chats::find(db, chat_id)?;
+        Ok((chat, messages::transcript(db, chat_id)?))
+    })?;
+    let chat = chat.ok_or_else(|| format!("no chat {chat_id}"))?;
     match format {
         ExportFormat::Json => {
             let transcript = serde_json::json!({ "chat": chat, "messages": messages });
@@ -276,8 +279,7 @@ pub fn transcript(chat: &Chat, messages: &[Message]) -> String {
 }
 
 fn stats(config: &Config) -> CliResult {
-    let conn = open_existing(config)?;
-    let stats = store::stats::collect(&conn)?;
+    let stats = Direct::open(config, false)?.read(|db| Ok(store::stats::collect(db)?))?;
     println!("{}", serde_json::to_string_pretty(&stats)?);
     Ok(())
 }

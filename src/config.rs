@@ -19,6 +19,20 @@ pub struct Config {
     #[arg(long, env = "PARLEY_DB", default_value = "./parley.db", global = true)]
     pub db: PathBuf,
 
+    /// PostgreSQL instead of the SQLite file (`postgres://user:pass@host/db`), for several
+    /// instances sharing one database.
+    #[arg(long, env = "PARLEY_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+
+    /// Most connections one instance opens to PostgreSQL.
+    #[arg(
+        long,
+        env = "PARLEY_DATABASE_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
+    pub database_connections: u32,
+
     /// Longest time, in seconds, a long poll is held open before it answers empty.
     #[arg(long, env = "PARLEY_POLL_TIMEOUT", default_value_t = 25, global = true)]
     pub poll_timeout: u64,

@@ -36,6 +36,27 @@ fn json_error(error: JsonPayloadError) -> ApiError {
     }
 }
 
+/// The id in a resource's path (`/chats/{id}`). One with a NUL in it names nothing (and
+/// PostgreSQL cannot even compare such text): it is a `404`, like any unknown id.
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ResourceId(pub String);
+
+impl TryFrom<String> for ResourceId {
+    type Error = &'static str;
+
+    fn try_from(id: String) -> Result<Self, Self::Error> {
+        if id.contains('\0') {
+            return Err("an id has no NUL");
+        }
+        Ok(Self(id))
+    }
+}
+
+pub fn path_error(_error: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::from(crate::domain::DomainError::NotFound).into()
+}
+
 pub fn query_error(error: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::bad_request(format!("invalid query parameters: {error}")).into()
 }

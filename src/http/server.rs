@@ -12,7 +12,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::domain::Role;
+use crate::domain::{DomainError, Role};
 use crate::http::body_deadline::{self, BodyDeadline};
 use crate::http::conn_limit::{self, ConnectionLimits};
 use crate::http::error::{self, ApiError};
@@ -20,6 +20,7 @@ use crate::http::{params, request_metrics, routes};
 use crate::poll::Hub;
 use crate::services::agents::{self, AgentService, NewAgent};
 use crate::services::auth::{self, Sessions};
+use crate::services::bus::Bus;
 use crate::services::chats::ChatService;
 use crate::services::limits::Limits;
 use crate::services::messages::MessageService;
@@ -28,11 +29,6 @@ use crate::services::upload_limits::{UploadLimits, UploadPolicy};
 use crate::services::visitors::VisitorService;
 use crate::services::webhooks::{self, Webhooks};
 use crate::store::{self, Store};
-
-/// Readers in the pool. Long polls hold none while they wait, but a woken poll that missed
-/// the writer's hand-over reads, and with four readers those reads queued at 16 senders
-/// (delivery p50 3 ms became 35 ms). Their page caches are kept small instead (see `store`).
-const READ_CONNECTIONS: u32 = 8;
 
 pub struct Application {
     port: u16,
@@ -49,7 +45,7 @@ impl Application {
         if let Err(e) = conn_limit::raise_open_files_limit() {
             log::warn!("could not raise the open-files limit: {e}");
         }
-        let store = Store::open(&config.db, READ_CONNECTIONS)?;
+        let store = Store::open_configured(&config).await?;
         ensure_first_admin(&store, &config).await?;
         let listener = TcpListener::bind(&config.addr)?;
         let port = listener.local_addr()?.port();
@@ -62,11 +58,24 @@ impl Application {
         hub.start();
         let limits = Arc::new(Limits::new(config.rate_limits));
         let webhooks = Webhooks::load(&store).await?;
-        let sessions = Sessions::new(store.clone(), hub.clone());
+        let bus = Bus::new(&store);
+        let sessions = Sessions::new(store.clone(), hub.clone(), bus.clone());
+        let forget = sessions.clone();
+        bus.start(
+            &store,
+            &hub,
+            Arc::new(move |tokens| forget.forget(tokens)),
+            shutdown.clone(),
+        )?;
         sessions.watch_epoch(shutdown.clone());
-        let messages =
-            MessageService::new(store.clone(), hub.clone(), webhooks.clone(), limits.clone());
-        let chats = ChatService::new(store.clone(), hub.clone(), webhooks.clone());
+        let messages = MessageService::new(
+            store.clone(),
+            hub.clone(),
+            webhooks.clone(),
+            limits.clone(),
+            bus.clone(),
+        );
+        let chats = ChatService::new(store.clone(), hub.clone(), webhooks.clone(), bus.clone());
         let agents = AgentService::new(
             store.clone(),
             sessions.clone(),
@@ -153,6 +162,7 @@ impl Application {
                 .app_data(body_deadline)
                 .app_data(params::json_config())
                 .app_data(web::QueryConfig::default().error_handler(params::query_error))
+                .app_data(web::PathConfig::default().error_handler(params::path_error))
                 .app_data(web::PayloadConfig::new(params::MAX_JSON_BYTES))
                 // Innermost: a body that arrives too slowly fails its handler's read with 408.
                 .wrap(actix_web::middleware::from_fn(body_deadline::enforce))
@@ -285,9 +295,7 @@ async fn ensure_first_admin(
     store: &Store,
     config: &Config,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let has_agents = store
-        .read(|conn| Ok(store::agents::count(conn)? > 0))
-        .await?;
+    let has_agents = store.read(|db| Ok(store::agents::count(db)? > 0)).await?;
     if has_agents {
         return Ok(());
     }
@@ -297,9 +305,15 @@ async fn ensure_first_admin(
     };
     let new = NewAgent::parse(&email, "Admin", &password, Some(Role::Admin))?;
     let hash = auth::hash_password(&password)?;
-    let agent = store
-        .write(move |conn| agents::create_in(conn, new, &hash))
-        .await?;
+    let agent = match store
+        .write(move |db| agents::create_in(db, new, &hash))
+        .await
+    {
+        Ok(agent) => agent,
+        // Another instance on the same (PostgreSQL) database created it first.
+        Err(DomainError::Conflict(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
     if generated {
         log::warn!(
             "created the first admin: email {}, password {password} (shown only now; change it)",

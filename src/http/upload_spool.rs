@@ -1,5 +1,6 @@
 //! Spools an uploaded multipart file to a temporary file on disk instead of
-//! collecting it in memory, then streams it into an SQLite incremental blob.
+//! collecting it in memory, then streams it into the database (an SQLite
+//! incremental blob, or PostgreSQL's `COPY`).
 //!
 //! Memory per upload stays bounded (one 64 KiB write buffer, the chunk being
 //! handled and an 8 KiB head kept for type sniffing) however large or slow the
@@ -84,6 +85,33 @@ impl SpooledFile {
         }
     }
 
+    /// Streams the whole file in 64 KiB chunks to `out` (e.g. PostgreSQL's `COPY`, or a
+    /// `Vec`), from its start. Fails if the spool holds fewer than `size` bytes.
+    /// Blocking: call it where the connection is used (`spawn_blocking`).
+    pub fn copy_to(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        let size = self.size;
+        let mut reader = self.reader()?;
+        let mut buf = vec![0u8; CHUNK_LEN];
+        let mut copied: u64 = 0;
+        loop {
+            let n = reader.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            out.write_all(&buf[..n])?;
+            copied += n as u64;
+        }
+        // A short read means the spool was truncated underneath us; the row would
+        // silently miss bytes, so fail instead.
+        if copied != size {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the spool held {copied} of {size} bytes"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Streams the whole file in 64 KiB chunks into `blob`, from its start.
     ///
     /// The blob must have exactly `size` bytes, e.g. opened with
@@ -102,27 +130,7 @@ impl SpooledFile {
             ));
         }
         blob.seek(SeekFrom::Start(0))?;
-        let size = self.size;
-        let mut reader = self.reader()?;
-        let mut buf = vec![0u8; CHUNK_LEN];
-        let mut copied: u64 = 0;
-        loop {
-            let n = reader.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            blob.write_all(&buf[..n])?;
-            copied += n as u64;
-        }
-        // A short read means the spool was truncated underneath us; the blob
-        // would silently keep zeros, so fail instead.
-        if copied != size {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("the spool held {copied} of {size} bytes"),
-            ));
-        }
-        Ok(())
+        self.copy_to(blob)
     }
 }
 
@@ -140,8 +148,8 @@ impl FileContent for SpooledFile {
         SpooledFile::head_is_utf8(self)
     }
 
-    fn write_into(&mut self, blob: &mut rusqlite::blob::Blob<'_>) -> io::Result<()> {
-        SpooledFile::write_into(self, blob)
+    fn copy_to(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        SpooledFile::copy_to(self, out)
     }
 }
 
@@ -582,6 +590,17 @@ mod tests {
         let mut again = Vec::new();
         spooled.reader().unwrap().read_to_end(&mut again).unwrap();
         assert!(again == data);
+    }
+
+    #[test]
+    fn copy_to_writes_every_byte_and_can_repeat() {
+        let data = pattern(3 * CHUNK_LEN + 5);
+        let mut spooled = spool_of(&data);
+        for _ in 0..2 {
+            let mut out = Vec::new();
+            spooled.copy_to(&mut out).unwrap();
+            assert!(out == data, "the copy differs from the spooled bytes");
+        }
     }
 
     #[test]

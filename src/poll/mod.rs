@@ -12,13 +12,14 @@
 //! The parts: [`wakeups`] (who waits on which chat, the message hand-over), [`typing`],
 //! [`versions`] (typing/read state versions), [`slots`] (the polls each token holds).
 
+pub mod signal;
 pub mod slots;
 pub mod typing;
 pub mod versions;
 pub mod wakeups;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -26,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::Typing;
 use crate::metrics;
+pub use signal::{Signal, TypingChange};
 pub use slots::{PollSlot, SlotEnd};
 pub use wakeups::Published;
 
@@ -76,9 +78,17 @@ pub enum Parked<T> {
     Woken(Woken),
 }
 
+/// Passes this instance's typing and state changes on to the other instances.
+pub type Relay = Arc<dyn Fn(Signal) + Send + Sync>;
+
+/// A typing state heard from another instance lasts this long unless renewed or ended: that
+/// instance ends it at [`typing::TYPING_TTL`] and says so; this covers its going away.
+const REMOTE_TYPING_TTL: Duration = Duration::from_secs(2 * typing::TYPING_TTL.as_secs());
+
 /// Shared, cheap to clone.
 #[derive(Clone)]
 pub struct Hub {
+    relay: Arc<OnceLock<Relay>>,
     wakeups: wakeups::Wakeups,
     typing: Arc<typing::TypingBoard>,
     versions: Arc<versions::StateVersions>,
@@ -92,6 +102,7 @@ impl Hub {
     /// A hub whose polls answer when `shutdown` is cancelled.
     pub fn new(shutdown: CancellationToken, max_polls_per_token: usize) -> Self {
         Self {
+            relay: Default::default(),
             wakeups: Default::default(),
             typing: Default::default(),
             versions: Default::default(),
@@ -111,7 +122,7 @@ impl Hub {
                 let now = Instant::now();
                 let (lapsed, next) = hub.typing.expire(now);
                 for chat_id in lapsed {
-                    hub.state_changed(&chat_id);
+                    hub.state_changed_by(&chat_id, Some(TypingChange::Lapsed));
                 }
                 if last_prune.elapsed() >= PRUNE_EVERY {
                     hub.versions.prune();
@@ -217,10 +228,71 @@ impl Hub {
     }
 
     /// Records that typing or a read marker changed (after the change is applied or
-    /// committed), then wakes the chat's pollers.
+    /// committed), then wakes the chat's pollers and tells the other instances.
     pub fn state_changed(&self, chat_id: &str) {
-        self.versions.bump(chat_id);
+        self.state_changed_by(chat_id, None);
+    }
+
+    fn state_changed_by(&self, chat_id: &str, typing: Option<TypingChange>) {
+        let version = self.versions.bump(chat_id);
         self.wakeups.wake_chat(chat_id);
+        self.relay(Signal::State {
+            chat_id: chat_id.to_string(),
+            version,
+            typing,
+        });
+    }
+
+    /// Sends this instance's changes to the others through `relay` (from now on).
+    pub fn set_relay(&self, relay: Relay) {
+        let _ = self.relay.set(relay);
+    }
+
+    fn relay(&self, signal: Signal) {
+        if let Some(relay) = self.relay.get() {
+            relay(signal);
+        }
+    }
+
+    /// Applies a change another instance made: wakes the pollers it concerns, who read the
+    /// database again. Token revocations are applied by [`Hub::revoke`].
+    pub fn apply_remote(&self, signal: &Signal) {
+        match signal {
+            Signal::Message { chat_id, seq } => self.wakeups.message_added(chat_id, *seq, None),
+            Signal::State {
+                chat_id,
+                version,
+                typing,
+            } => {
+                let now = Instant::now();
+                let typing_changed = match typing {
+                    None => false,
+                    Some(TypingChange::Lapsed) => self.typing.clear(chat_id, now),
+                    Some(TypingChange::Side { agent_side, typing }) => {
+                        self.typing
+                            .set(chat_id, *agent_side, *typing, now, REMOTE_TYPING_TTL)
+                    }
+                };
+                // A renewal carries the version its sender already had: nothing moved. A
+                // change whose version this instance has passed (its own typing lapsed
+                // meanwhile) still needs a new version here, or pollers would miss it.
+                let raised = self.versions.raise(chat_id, *version);
+                if typing_changed && !raised {
+                    self.versions.bump(chat_id);
+                }
+                if raised || typing_changed {
+                    self.wakeups.wake_chat(chat_id);
+                }
+            }
+            Signal::Revoked { tokens } => self.revoke(tokens),
+        }
+    }
+
+    /// After news from other instances may have been lost (the listener reconnected):
+    /// forgets every chat head this instance learned, and wakes every poller to read again.
+    pub fn resync(&self) {
+        self.wakeups.forget_heads();
+        self.wakeups.wake_all();
     }
 
     /// Announces a committed message (`seq`) to the chat's pollers and the inbox pollers,
@@ -266,8 +338,20 @@ impl Hub {
     /// Records one side's typing state and wakes the chat's pollers if it changed; a `true`
     /// lapses by itself after [`typing::TYPING_TTL`].
     pub fn set_typing(&self, chat_id: &str, agent_side: bool, typing: bool) {
-        if self.typing.set(chat_id, agent_side, typing, Instant::now()) {
-            self.state_changed(chat_id);
+        let now = Instant::now();
+        let change = Some(TypingChange::Side { agent_side, typing });
+        if self
+            .typing
+            .set(chat_id, agent_side, typing, now, typing::TYPING_TTL)
+        {
+            self.state_changed_by(chat_id, change);
+        } else if typing {
+            // A renewal: other instances must push their deadline on too.
+            self.relay(Signal::State {
+                chat_id: chat_id.to_string(),
+                version: self.versions.get(chat_id),
+                typing: change,
+            });
         }
     }
 

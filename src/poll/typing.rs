@@ -42,12 +42,20 @@ impl TypingBoard {
         self.board.lock().expect("typing lock is never poisoned")
     }
 
-    /// Records one side's typing state; returns whether what pollers see changed.
-    pub fn set(&self, chat_id: &str, agent_side: bool, typing: bool, now: Instant) -> bool {
+    /// Records one side's typing state, a `true` lasting `ttl`; returns whether what pollers
+    /// see changed.
+    pub fn set(
+        &self,
+        chat_id: &str,
+        agent_side: bool,
+        typing: bool,
+        now: Instant,
+        ttl: Duration,
+    ) -> bool {
         let mut board = self.lock();
         let before = current(board.by_chat.get(chat_id).copied(), now);
         let entry = board.by_chat.entry(chat_id.to_string()).or_default();
-        let until = typing.then(|| now + TYPING_TTL);
+        let until = typing.then(|| now + ttl);
         if agent_side {
             entry.agent = until;
         } else {
@@ -63,6 +71,12 @@ impl TypingBoard {
             self.deadline_added.notify_one();
         }
         before != after
+    }
+
+    /// Ends both sides' typing; returns whether what pollers see changed.
+    pub fn clear(&self, chat_id: &str, now: Instant) -> bool {
+        let before = self.lock().by_chat.remove(chat_id);
+        current(before, now) != Typing::default()
     }
 
     pub fn get(&self, chat_id: &str, now: Instant) -> Typing {
@@ -116,7 +130,7 @@ mod tests {
     fn typing_is_per_side_and_can_be_cleared() {
         let board = TypingBoard::default();
         let now = Instant::now();
-        assert!(board.set("c1", false, true, now));
+        assert!(board.set("c1", false, true, now, TYPING_TTL));
         assert_eq!(
             board.get("c1", now),
             Typing {
@@ -124,7 +138,11 @@ mod tests {
                 agent: false
             }
         );
-        assert!(board.set("c1", false, false, now));
+        assert!(board.set("c1", false, false, now, TYPING_TTL));
+        assert_eq!(board.get("c1", now), Typing::default());
+        board.set("c1", true, true, now, TYPING_TTL);
+        assert!(board.clear("c1", now));
+        assert!(!board.clear("c1", now), "nothing left to clear");
         assert_eq!(board.get("c1", now), Typing::default());
     }
 
@@ -132,14 +150,15 @@ mod tests {
     fn a_lapsed_state_is_reported_once_and_a_renewed_one_not_at_all() {
         let board = TypingBoard::default();
         let start = Instant::now();
-        board.set("c1", false, true, start);
-        board.set("c2", true, true, start);
+        board.set("c1", false, true, start, TYPING_TTL);
+        board.set("c2", true, true, start, TYPING_TTL);
         // c2 is renewed just before its first deadline.
         board.set(
             "c2",
             true,
             true,
             start + TYPING_TTL - Duration::from_millis(1),
+            TYPING_TTL,
         );
         let (lapsed, next) = board.expire(start + TYPING_TTL);
         assert_eq!(lapsed, vec!["c1".to_string()]);

@@ -28,10 +28,28 @@ impl StateVersions {
         self.lock().get(chat_id).map_or(0, |(version, _)| *version)
     }
 
-    pub fn bump(&self, chat_id: &str) {
-        let version = self.next.fetch_add(1, Ordering::SeqCst) + 1;
-        self.lock()
-            .insert(chat_id.to_string(), (version, Instant::now()));
+    /// Moves the chat to a version newer than any this instance has seen, and returns it.
+    pub fn bump(&self, chat_id: &str) -> u64 {
+        let mut by_chat = self.lock();
+        let current = by_chat.get(chat_id).map_or(0, |(version, _)| *version);
+        let version = self.next.load(Ordering::SeqCst).max(current) + 1;
+        self.next.fetch_max(version, Ordering::SeqCst);
+        by_chat.insert(chat_id.to_string(), (version, Instant::now()));
+        version
+    }
+
+    /// Takes another instance's version for the chat if it is newer; returns whether it was.
+    /// Every instance then holds the same version of a chat, so a client whose polls a load
+    /// balancer spreads over several instances is not answered at once by each.
+    pub fn raise(&self, chat_id: &str, version: u64) -> bool {
+        let mut by_chat = self.lock();
+        let current = by_chat.get(chat_id).map_or(0, |(version, _)| *version);
+        self.next.fetch_max(version, Ordering::SeqCst);
+        if version <= current {
+            return false;
+        }
+        by_chat.insert(chat_id.to_string(), (version, Instant::now()));
+        true
     }
 
     /// Forgets versions of chats that have been quiet for a while.

@@ -158,9 +158,12 @@ impl Wakeups {
         });
     }
 
-    /// Records what a read found: the chat's last seq and its visitor. Only moves forward.
+    /// Records what a read found: the chat's last seq and its visitor. Only moves forward,
+    /// and never below a seq already announced: a read that began before a commit can
+    /// report after that commit's announcement.
     pub fn note_head(&self, chat_id: &str, last_seq: i64, visitor_id: &str) {
         if let Some(entry) = self.lock().get_mut(chat_id) {
+            let last_seq = last_seq.max(entry.latest_seq);
             match &mut entry.head {
                 Some(head) => head.last_seq = head.last_seq.max(last_seq),
                 None => {
@@ -189,6 +192,13 @@ impl Wakeups {
         let notify = self.lock().get(chat_id).map(|entry| entry.notify.clone());
         if let Some(notify) = notify {
             notify.notify_waiters();
+        }
+    }
+
+    /// Forgets every chat's head: the next poll of each reads the database.
+    pub fn forget_heads(&self) {
+        for entry in self.lock().values_mut() {
+            entry.head = None;
         }
     }
 

@@ -1,17 +1,12 @@
 //! Who may see a chat: agents see every chat, a visitor only its own.
 
-use rusqlite::Connection;
-
 use crate::domain::{Caller, DomainError};
 use crate::store::chats::{self, Access};
+use crate::store::Db;
 
 /// The chat if `caller` may see it (see [`ensure_visible`]).
-pub fn visible_chat(
-    conn: &Connection,
-    chat_id: &str,
-    caller: &Caller,
-) -> Result<Access, DomainError> {
-    let access = chats::access(conn, chat_id)?.ok_or(DomainError::NotFound)?;
+pub fn visible_chat(db: &Db, chat_id: &str, caller: &Caller) -> Result<Access, DomainError> {
+    let access = chats::access(db, chat_id)?.ok_or(DomainError::NotFound)?;
     ensure_visible(caller, &access.visitor_id)?;
     Ok(access)
 }

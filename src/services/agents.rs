@@ -5,13 +5,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::Connection;
 use time::OffsetDateTime;
 
 use crate::domain::{self, Agent, Caller, DomainError, Role};
 use crate::services::auth::{self, Sessions};
 use crate::services::limits::Limits;
-use crate::store::{agents, tokens, Store};
+use crate::store::{agents, tokens, Db, Store};
 
 /// A successful login: the agent, its new token (shown only now) and when it expires.
 pub struct Login {
@@ -53,12 +52,8 @@ pub struct AgentChange {
 }
 
 /// Stores a new agent whose email is not taken yet.
-pub fn create_in(
-    conn: &Connection,
-    new: NewAgent,
-    password_hash: &str,
-) -> Result<Agent, DomainError> {
-    if agents::email_taken(conn, &new.email)? {
+pub fn create_in(db: &Db, new: NewAgent, password_hash: &str) -> Result<Agent, DomainError> {
+    if agents::email_taken(db, &new.email)? {
         return Err(DomainError::Conflict(
             "an agent with this email exists".into(),
         ));
@@ -71,66 +66,67 @@ pub fn create_in(
         disabled: false,
         created_at: domain::now(),
     };
-    agents::insert(conn, &agent, password_hash)?;
+    agents::insert(db, &agent, password_hash).map_err(|e| {
+        // Another transaction took the email after the check (several PostgreSQL writers).
+        if e.is_unique_violation() {
+            DomainError::Conflict("an agent with this email exists".into())
+        } else {
+            e.into()
+        }
+    })?;
     Ok(agent)
 }
 
 /// Applies a change to an agent. The last active admin stays an active admin; disabling
 /// revokes every session. Returns the agent and the revoked token hashes.
 pub fn change_in(
-    conn: &Connection,
+    db: &Db,
     agent_id: &str,
     change: &AgentChange,
 ) -> Result<(Agent, Vec<[u8; 32]>), DomainError> {
-    let current = agents::find(conn, agent_id)?.ok_or(DomainError::NotFound)?;
+    let current = agents::find(db, agent_id)?.ok_or(DomainError::NotFound)?;
     let stays_admin = change.role.unwrap_or(current.role) == Role::Admin
         && !change.disabled.unwrap_or(current.disabled);
     let is_active_admin = current.role == Role::Admin && !current.disabled;
-    if is_active_admin && !stays_admin && agents::active_admins(conn)? <= 1 {
+    if is_active_admin && !stays_admin && agents::active_admins(db)? <= 1 {
         return Err(DomainError::Conflict(
             "the last active admin cannot be disabled or demoted".into(),
         ));
     }
     let name = change.name.as_deref().map(domain::parse_name).transpose()?;
-    agents::update(
-        conn,
-        agent_id,
-        name.as_deref(),
-        change.role,
-        change.disabled,
-    )?;
+    agents::update(db, agent_id, name.as_deref(), change.role, change.disabled)?;
     let revoked = if change.disabled == Some(true) {
-        tokens::delete_for_owner(conn, agent_id, None)?
+        tokens::delete_for_owner(db, agent_id, None)?
     } else {
         Vec::new()
     };
     if !revoked.is_empty() {
         // Tells running servers (this one and any other on the database) to look again.
-        tokens::bump_session_epoch(conn)?;
+        tokens::bump_session_epoch(db)?;
     }
-    let agent = agents::find(conn, agent_id)?.ok_or(DomainError::NotFound)?;
+    let agent = agents::find(db, agent_id)?.ok_or(DomainError::NotFound)?;
     Ok((agent, revoked))
 }
 
 /// Sets a new password hash and revokes every session but `keep`; returns the revoked.
 pub fn set_password_in(
-    conn: &Connection,
+    db: &Db,
     agent_id: &str,
     password_hash: &str,
     keep: Option<&[u8; 32]>,
 ) -> Result<Vec<[u8; 32]>, DomainError> {
-    agents::set_password_hash(conn, agent_id, password_hash)?;
-    let revoked = tokens::delete_for_owner(conn, agent_id, keep.map(|h| h.as_slice()))?;
+    agents::set_password_hash(db, agent_id, password_hash)?;
+    let revoked = tokens::delete_for_owner(db, agent_id, keep.map(|h| h.as_slice()))?;
     if !revoked.is_empty() {
-        tokens::bump_session_epoch(conn)?;
+        tokens::bump_session_epoch(db)?;
     }
     Ok(revoked)
 }
 
 /// The agent with this email, for commands that name agents by email.
-pub fn find_by_email_in(conn: &Connection, email: &str) -> Result<Agent, DomainError> {
+pub fn find_by_email_in(db: &Db, email: &str) -> Result<Agent, DomainError> {
     let email = domain::parse_email(email)?;
-    agents::find_for_login(conn, &email)?
+    agents::find_for_login(db, &email)?
         .map(|(agent, _)| agent)
         .ok_or_else(|| DomainError::invalid(format!("no agent with email {email}")))
 }
@@ -183,7 +179,7 @@ impl AgentService {
         let account = email.clone();
         let found = self
             .store
-            .read(move |conn| Ok(agents::find_for_login(conn, &email)?))
+            .read(move |db| Ok(agents::find_for_login(db, &email)?))
             .await?;
         let (agent, verified) = tokio::task::spawn_blocking(move || {
             let verified =
@@ -204,9 +200,9 @@ impl AgentService {
         let expires_at = domain::timestamp(OffsetDateTime::now_utc() + self.session_lifetime);
         let (owner_id, expires) = (agent.id.clone(), expires_at.clone());
         self.store
-            .write(move |conn| {
+            .write(move |db| {
                 tokens::insert(
-                    conn,
+                    db,
                     &token.hash,
                     "agent",
                     &owner_id,
@@ -227,7 +223,7 @@ impl AgentService {
     pub async fn logout(&self, caller: &Caller, token_hash: [u8; 32]) -> Result<(), DomainError> {
         caller.require_agent()?;
         self.store
-            .write(move |conn| Ok(tokens::delete(conn, &token_hash)?))
+            .write(move |db| Ok(tokens::delete(db, &token_hash)?))
             .await?;
         // After the commit: a lookup still in flight is not cached (see `Sessions`).
         self.sessions.revoked(&[token_hash]);
@@ -237,23 +233,21 @@ impl AgentService {
     pub async fn me(&self, caller: &Caller) -> Result<Agent, DomainError> {
         let id = caller.require_agent()?.to_string();
         self.store
-            .read(move |conn| agents::find(conn, &id)?.ok_or(DomainError::Unauthorized))
+            .read(move |db| agents::find(db, &id)?.ok_or(DomainError::Unauthorized))
             .await
     }
 
     /// Every agent (for assigning chats).
     pub async fn list(&self, caller: &Caller) -> Result<Vec<Agent>, DomainError> {
         caller.require_agent()?;
-        self.store.read(|conn| Ok(agents::list(conn)?)).await
+        self.store.read(|db| Ok(agents::list(db)?)).await
     }
 
     /// Adds an agent (admins only).
     pub async fn create(&self, caller: &Caller, new: NewAgent) -> Result<Agent, DomainError> {
         caller.require_admin()?;
         let hash = hash_off_thread(new.password.clone()).await?;
-        self.store
-            .write(move |conn| create_in(conn, new, &hash))
-            .await
+        self.store.write(move |db| create_in(db, new, &hash)).await
     }
 
     /// Changes an agent (admins only); see [`change_in`].
@@ -267,7 +261,7 @@ impl AgentService {
         let id = agent_id.clone();
         let (agent, revoked) = self
             .store
-            .write(move |conn| change_in(conn, &id, &change))
+            .write(move |db| change_in(db, &id, &change))
             .await?;
         self.sessions.revoked(&revoked);
         // Cached sessions carry the role: a demotion takes effect at once.
@@ -291,11 +285,11 @@ impl AgentService {
         let agent_id = id.clone();
         let (email, stored) = self
             .store
-            .read(move |conn| {
-                let email = agents::find(conn, &agent_id)?
+            .read(move |db| {
+                let email = agents::find(db, &agent_id)?
                     .ok_or(DomainError::Unauthorized)?
                     .email;
-                let stored = agents::find_for_login(conn, &email)?.map(|(_, hash)| hash);
+                let stored = agents::find_for_login(db, &email)?.map(|(_, hash)| hash);
                 Ok((email, stored))
             })
             .await?;
@@ -315,7 +309,7 @@ impl AgentService {
         let agent_id = id.clone();
         let revoked = self
             .store
-            .write(move |conn| set_password_in(conn, &agent_id, &hash, Some(&token_hash)))
+            .write(move |db| set_password_in(db, &agent_id, &hash, Some(&token_hash)))
             .await?;
         self.sessions.revoked(&revoked);
         self.sessions.owner_changed(&id);

@@ -3,13 +3,10 @@
 
 use std::io;
 
-use rusqlite::blob::Blob;
-use rusqlite::Connection;
-
 use crate::domain::{self, text, Attachment, Caller, DomainError};
 use crate::services::access::visible_chat;
 use crate::store::attachments::{self, Download};
-use crate::store::Store;
+use crate::store::{Db, Store};
 
 /// Types a browser may show inline: raster images only (SVG can carry script).
 pub const INLINE_TYPES: &[&str] = &[
@@ -30,8 +27,9 @@ pub trait FileContent: Send {
     fn head(&self) -> &[u8];
     /// Whether the head is UTF-8 text, a character cut at its end included.
     fn head_is_utf8(&self) -> bool;
-    /// Copies every byte into `blob`, which holds exactly [`Self::size`] bytes. Blocking.
-    fn write_into(&mut self, blob: &mut Blob<'_>) -> io::Result<()>;
+    /// Writes every byte, from the first, to `out` (the database's incoming row: SQLite's
+    /// blob of exactly [`Self::size`] bytes, or PostgreSQL's `COPY`). Blocking.
+    fn copy_to(&mut self, out: &mut dyn io::Write) -> io::Result<()>;
 }
 
 /// A file ready to be stored with its message.
@@ -61,14 +59,14 @@ impl Upload {
         })
     }
 
-    /// Stores the file in the writer's transaction and returns what its message shows. The
-    /// row gets a zero-filled blob of the file's size that the bytes are then streamed into,
-    /// so no copy of the whole file is ever in memory.
-    pub fn save(mut self, conn: &Connection, chat_id: &str) -> Result<Attachment, DomainError> {
-        let mut blob = attachments::insert(conn, chat_id, &self.attachment, &domain::now())?;
-        self.content
-            .write_into(&mut blob)
-            .map_err(|e| DomainError::Storage(Box::new(e)))?;
+    /// Stores the file in the write transaction and returns what its message shows. The
+    /// bytes are streamed into the row (see [`attachments::insert`]), so no copy of the
+    /// whole file is ever in memory.
+    pub fn save(mut self, db: &Db, chat_id: &str) -> Result<Attachment, DomainError> {
+        let content = &mut self.content;
+        attachments::insert(db, chat_id, &self.attachment, &domain::now(), |out| {
+            content.copy_to(out)
+        })?;
         Ok(self.attachment)
     }
 }
@@ -92,9 +90,9 @@ pub fn clean_file_name(raw: &str) -> Result<String, DomainError> {
 /// The file, only to the chat's visitor and agents (others get `NotFound`).
 pub async fn download(store: &Store, caller: Caller, id: String) -> Result<Download, DomainError> {
     store
-        .read(move |conn| {
-            let file = attachments::find(conn, &id)?.ok_or(DomainError::NotFound)?;
-            visible_chat(conn, &file.chat_id, &caller)?;
+        .read(move |db| {
+            let file = attachments::find(db, &id)?.ok_or(DomainError::NotFound)?;
+            visible_chat(db, &file.chat_id, &caller)?;
             Ok(file)
         })
         .await
@@ -118,8 +116,8 @@ mod tests {
         fn head_is_utf8(&self) -> bool {
             std::str::from_utf8(&self.0).is_ok()
         }
-        fn write_into(&mut self, blob: &mut Blob<'_>) -> io::Result<()> {
-            io::Write::write_all(blob, &self.0)
+        fn copy_to(&mut self, out: &mut dyn io::Write) -> io::Result<()> {
+            out.write_all(&self.0)
         }
     }
 
@@ -152,14 +150,17 @@ mod tests {
 
     #[test]
     fn save_streams_the_bytes_into_a_row_of_their_size() {
-        let conn = Connection::open_in_memory().unwrap();
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
         conn.execute_batch(
             "CREATE TABLE attachments (id TEXT PRIMARY KEY, chat_id TEXT, name TEXT,
              size INTEGER, content_type TEXT, data BLOB NOT NULL, created_at TEXT);",
         )
         .unwrap();
         let bytes: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
-        let attachment = upload("x.bin", &bytes).unwrap().save(&conn, "c1").unwrap();
+        let attachment = upload("x.bin", &bytes)
+            .unwrap()
+            .save(&Db::Sqlite(&conn), "c1")
+            .unwrap();
 
         let (size, data): (i64, Vec<u8>) = conn
             .query_row(

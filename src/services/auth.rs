@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{self, Caller, DomainError};
 use crate::poll::Hub;
+use crate::services::bus::Bus;
 use crate::store::tokens::{self, Owner};
 use crate::store::Store;
 use time::format_description::well_known::Rfc3339;
@@ -155,14 +156,16 @@ impl SessionCache {
 pub struct Sessions {
     store: Store,
     hub: Hub,
+    bus: Bus,
     cache: Arc<SessionCache>,
 }
 
 impl Sessions {
-    pub fn new(store: Store, hub: Hub) -> Self {
+    pub fn new(store: Store, hub: Hub, bus: Bus) -> Self {
         Self {
             store,
             hub,
+            bus,
             cache: Arc::default(),
         }
     }
@@ -176,7 +179,7 @@ impl Sessions {
                 let now = domain::now();
                 let (owner, expires_at) = self
                     .store
-                    .read(move |conn| Ok(tokens::lookup(conn, &hash, &now)?))
+                    .read(move |db| Ok(tokens::lookup(db, &hash, &now)?))
                     .await?
                     .ok_or(DomainError::Unauthorized)?;
                 let expires = expires_at.and_then(|at| OffsetDateTime::parse(&at, &Rfc3339).ok());
@@ -193,10 +196,17 @@ impl Sessions {
     /// Call after the deletion of these tokens committed: they stop working at once, and
     /// their held polls answer `401` now rather than deliver one more message.
     pub fn revoked(&self, hashes: &[[u8; 32]]) {
+        self.forget(hashes);
+        self.hub.revoke(hashes);
+        self.bus.revoked(hashes);
+    }
+
+    /// Drops these tokens from the cache (another instance revoked them, and ends their
+    /// polls held here through the hub).
+    pub fn forget(&self, hashes: &[[u8; 32]]) {
         for hash in hashes {
             self.cache.forget(hash);
         }
-        self.hub.revoke(hashes);
     }
 
     /// Watches the session epoch until `shutdown`: when a revocation made elsewhere (the CLI)
@@ -213,7 +223,7 @@ impl Sessions {
                 }
                 match sessions
                     .store
-                    .read(|conn| Ok(tokens::session_epoch(conn)?))
+                    .read(|db| Ok(tokens::session_epoch(db)?))
                     .await
                 {
                     Ok(epoch) => {

@@ -9,6 +9,7 @@ use futures_util::future::LocalBoxFuture;
 use crate::domain::{self, Caller, Chat, ChatStatus, DomainError};
 use crate::poll::{Hub, Parked, PollSlot, Watch, Woken};
 use crate::services::access::visible_chat;
+use crate::services::bus::Bus;
 use crate::services::webhooks::Webhooks;
 use crate::store::chats::{self, Filter};
 use crate::store::{agents, messages, Store};
@@ -46,14 +47,16 @@ pub struct ChatService {
     store: Store,
     hub: Hub,
     webhooks: Webhooks,
+    bus: Bus,
 }
 
 impl ChatService {
-    pub fn new(store: Store, hub: Hub, webhooks: Webhooks) -> Self {
+    pub fn new(store: Store, hub: Hub, webhooks: Webhooks, bus: Bus) -> Self {
         Self {
             store,
             hub,
             webhooks,
+            bus,
         }
     }
 
@@ -63,22 +66,19 @@ impl ChatService {
         let hooks = self.webhooks.clone();
         let (chat, created) = self
             .store
-            .write(move |conn| {
-                if let Some(open) = chats::open_id_for_visitor(conn, &visitor_id)? {
-                    return Ok((
-                        chats::find(conn, &open)?.ok_or(DomainError::NotFound)?,
-                        false,
-                    ));
+            .write(move |db| {
+                if let Some(open) = chats::open_id_for_visitor(db, &visitor_id)? {
+                    return Ok((chats::find(db, &open)?.ok_or(DomainError::NotFound)?, false));
                 }
-                if chats::count_for_visitor(conn, &visitor_id)? >= MAX_CHATS_PER_VISITOR {
+                if chats::count_for_visitor(db, &visitor_id)? >= MAX_CHATS_PER_VISITOR {
                     return Err(DomainError::invalid(
                         "this visitor has opened too many chats",
                     ));
                 }
                 let id = domain::new_id();
-                chats::insert(conn, &id, &visitor_id, &domain::now())?;
-                let chat = chats::find(conn, &id)?.ok_or(DomainError::NotFound)?;
-                hooks.chat_created(conn, &chat)?;
+                chats::insert(db, &id, &visitor_id, &domain::now())?;
+                let chat = chats::find(db, &id)?.ok_or(DomainError::NotFound)?;
+                hooks.chat_created(db, &chat)?;
                 Ok((chat, true))
             })
             .await?;
@@ -92,8 +92,8 @@ impl ChatService {
     pub async fn current_for_visitor(&self, caller: &Caller) -> Result<Chat, DomainError> {
         let visitor_id = caller.require_visitor()?.to_string();
         self.store
-            .read(move |conn| {
-                chats::current_for_visitor(conn, &visitor_id)?.ok_or(DomainError::NotFound)
+            .read(move |db| {
+                chats::current_for_visitor(db, &visitor_id)?.ok_or(DomainError::NotFound)
             })
             .await
     }
@@ -114,13 +114,13 @@ impl ChatService {
             AssigneeFilter::Agent(id) => Some(id),
         };
         self.store
-            .read(move |conn| {
+            .read(move |db| {
                 let filter = Filter {
                     status,
                     assignee: assignee.as_deref(),
                     limit,
                 };
-                Ok(chats::list(conn, &filter)?)
+                Ok(chats::list(db, &filter)?)
             })
             .await
     }
@@ -128,9 +128,9 @@ impl ChatService {
     /// One chat, to an agent or the chat's visitor.
     pub async fn get(&self, caller: Caller, chat_id: String) -> Result<Chat, DomainError> {
         self.store
-            .read(move |conn| {
-                visible_chat(conn, &chat_id, &caller)?;
-                chats::find(conn, &chat_id)?.ok_or(DomainError::NotFound)
+            .read(move |db| {
+                visible_chat(db, &chat_id, &caller)?;
+                chats::find(db, &chat_id)?.ok_or(DomainError::NotFound)
             })
             .await
     }
@@ -146,35 +146,36 @@ impl ChatService {
         let actor_id = caller.require_agent()?.to_string();
         let id = chat_id.clone();
         let hooks = self.webhooks.clone();
+        let bus = self.bus.clone();
         let (chat, changed) = self
             .store
-            .write(move |conn| {
-                let access = chats::access(conn, &id)?.ok_or(DomainError::NotFound)?;
-                let actor = messages::author(conn, &actor_id)?;
+            .write(move |db| {
+                let access = chats::access(db, &id)?.ok_or(DomainError::NotFound)?;
+                let actor = messages::author(db, &actor_id)?;
                 let actor_name = actor.name.clone().unwrap_or_else(|| "an agent".into());
                 let mut changed = false;
                 if let Some(status) = change.status.filter(|s| *s != access.status) {
-                    chats::set_status(conn, &id, status, &domain::now())?;
+                    chats::set_status(db, &id, status, &domain::now())?;
                     let (event, body) = match status {
                         ChatStatus::Closed => ("closed", format!("Chat closed by {actor_name}")),
                         ChatStatus::Open => ("reopened", format!("Chat reopened by {actor_name}")),
                     };
                     let message =
-                        messages::insert_event(conn, &id, event, body, Some(actor.clone()))?;
+                        messages::insert_event(db, &id, event, body, Some(actor.clone()))?;
                     if status == ChatStatus::Closed {
-                        hooks.chat_closed(conn, &message)?;
+                        hooks.chat_closed(db, &message)?;
                     }
                     changed = true;
                 }
                 if let Some(assignee_id) = change.assignee_id {
-                    let current = chats::find(conn, &id)?
+                    let current = chats::find(db, &id)?
                         .ok_or(DomainError::NotFound)?
                         .assignee
                         .map(|a| a.id);
                     if current != assignee_id {
                         let body = match assignee_id.as_deref() {
                             Some(new_id) => {
-                                let assignee = agents::find(conn, new_id)?
+                                let assignee = agents::find(db, new_id)?
                                     .filter(|a| !a.disabled)
                                     .ok_or_else(|| {
                                         DomainError::invalid("assignee_id is not an active agent")
@@ -183,15 +184,16 @@ impl ChatService {
                             }
                             None => format!("Unassigned by {actor_name}"),
                         };
-                        chats::set_assignee(conn, &id, assignee_id.as_deref())?;
-                        messages::insert_event(conn, &id, "assigned", body, Some(actor))?;
+                        chats::set_assignee(db, &id, assignee_id.as_deref())?;
+                        messages::insert_event(db, &id, "assigned", body, Some(actor))?;
                         changed = true;
                     }
                 }
-                Ok((
-                    chats::find(conn, &id)?.ok_or(DomainError::NotFound)?,
-                    changed,
-                ))
+                let chat = chats::find(db, &id)?.ok_or(DomainError::NotFound)?;
+                if changed {
+                    bus.message_committed(db, &id, chat.last_seq)?;
+                }
+                Ok((chat, changed))
             })
             .await?;
         if changed {
@@ -247,7 +249,7 @@ impl ChatService {
     ) -> LocalBoxFuture<'_, Result<Vec<Chat>, DomainError>> {
         Box::pin(
             self.store
-                .read(move |conn| Ok(chats::changed_since(conn, after, limit)?)),
+                .read(move |db| Ok(chats::changed_since(db, after, limit)?)),
         )
     }
 }

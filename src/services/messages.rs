@@ -16,10 +16,11 @@ use crate::domain::{
 use crate::poll::{Hub, Parked, PollSlot, Published, Watch, Woken};
 use crate::services::access::{ensure_visible, visible_chat};
 use crate::services::attachments::Upload;
+use crate::services::bus::Bus;
 use crate::services::limits::Limits;
 use crate::services::webhooks::Webhooks;
 use crate::store::messages::{self, NewMessage};
-use crate::store::{chats, Store};
+use crate::store::{chats, Backend, Db, Store};
 
 /// What a message poll (or a page of history) answers.
 #[derive(Debug, Serialize)]
@@ -75,15 +76,17 @@ pub struct MessageService {
     hub: Hub,
     webhooks: Webhooks,
     limits: Arc<Limits>,
+    bus: Bus,
 }
 
 impl MessageService {
-    pub fn new(store: Store, hub: Hub, webhooks: Webhooks, limits: Arc<Limits>) -> Self {
+    pub fn new(store: Store, hub: Hub, webhooks: Webhooks, limits: Arc<Limits>, bus: Bus) -> Self {
         Self {
             store,
             hub,
             webhooks,
             limits,
+            bus,
         }
     }
 
@@ -106,27 +109,31 @@ impl MessageService {
         let id = chat_id.clone();
         let hooks = self.webhooks.clone();
         let hub = self.hub.clone();
+        let bus = self.bus.clone();
         let (message, created, published) = self
             .store
-            .write(move |conn| {
+            .write(move |db| {
                 // Read before the chat snapshot below, so the snapshot is never newer than it.
                 let state_version = hub.state_version(&id);
-                let access = visible_chat(conn, &id, &caller)?;
+                let access = visible_chat(db, &id, &caller)?;
                 if let Some(client_id) = &client_id {
                     if let Some(original) =
-                        messages::find_by_client_id(conn, &id, caller.id(), client_id.as_str())?
+                        messages::find_by_client_id(db, &id, caller.id(), client_id.as_str())?
                     {
                         return Ok((original, false, None));
                     }
                 }
-                let author = messages::author(conn, caller.id())?;
+                let author = messages::author(db, caller.id())?;
+                // Looked up before the insert: on PostgreSQL the insert holds the message
+                // seq lock until the commit (see `store::messages::next_seq`).
+                let subscribers = hooks.subscribers(db, "message.created")?;
                 // The bytes stream into their row; the received file is released once saved.
-                let attachment = upload.map(|upload| upload.save(conn, &id)).transpose()?;
+                let attachment = upload.map(|upload| upload.save(db, &id)).transpose()?;
                 let reopens = access.status == ChatStatus::Closed && !caller.is_agent();
                 if reopens {
-                    chats::set_status(conn, &id, ChatStatus::Open, &domain::now())?;
+                    chats::set_status(db, &id, ChatStatus::Open, &domain::now())?;
                     messages::insert_event(
-                        conn,
+                        db,
                         &id,
                         "reopened",
                         "Chat reopened by the visitor".into(),
@@ -134,7 +141,7 @@ impl MessageService {
                     )?;
                 }
                 let message = messages::insert(
-                    conn,
+                    db,
                     NewMessage {
                         id: domain::new_id(),
                         chat_id: &id,
@@ -147,16 +154,24 @@ impl MessageService {
                         attachment,
                     },
                 )?;
-                hooks.message_created(conn, &message)?;
+                hooks.message_created_to(db, &subscribers, &message)?;
+                bus.message_committed(db, &id, message.seq)?;
+                // The message this one follows. With one writer that is the last seq read
+                // above; with writers on several instances (PostgreSQL) another one may have
+                // committed since, and only the seq lock `insert` took makes it final.
+                let prev_seq = match db.backend() {
+                    Backend::Sqlite => access.last_seq,
+                    Backend::Postgres => messages::prev_seq(db, &id, message.seq)?,
+                };
                 // Hand the message and its chat to waiting pollers, so they answer without a
                 // read. (Not when a reopen came first: then the pollers need two messages.)
-                let published = if reopens || !hub.has_poller_at(&id, access.last_seq) {
+                let published = if reopens || !hub.has_poller_at(&id, prev_seq) {
                     None
                 } else {
-                    let mut chat = chats::find_bare(conn, &id)?.ok_or(DomainError::NotFound)?;
+                    let mut chat = chats::find_bare(db, &id)?.ok_or(DomainError::NotFound)?;
                     chat.last_message = Some(message.clone());
                     Some(Published {
-                        prev_seq: access.last_seq,
+                        prev_seq,
                         message: message.clone(),
                         chat,
                         state_version,
@@ -250,25 +265,25 @@ impl MessageService {
         // The version is read before the state it describes, so it never claims too much.
         let version = self.hub.state_version(chat_id);
         let typing = self.hub.typing(chat_id);
-        Box::pin(self.store.read(move |conn| {
+        Box::pin(self.store.read(move |db| {
             // One read of the chat serves the access check, the markers and the answer.
-            let mut chat = chats::find_bare(conn, &id)?.ok_or(DomainError::NotFound)?;
+            let mut chat = chats::find_bare(db, &id)?.ok_or(DomainError::NotFound)?;
             ensure_visible(&caller, &chat.visitor.id)?;
             let (page, next) = match cursor {
                 Cursor::After(after) => {
-                    let page = messages::after(conn, &id, after, limit)?;
+                    let page = messages::after(db, &id, after, limit)?;
                     let next = page.messages.last().map_or(after, |m| m.seq);
                     (page, next)
                 }
                 Cursor::Before(before) => {
-                    let page = messages::before(conn, &id, before, limit)?;
+                    let page = messages::before(db, &id, before, limit)?;
                     let next = page.messages.last().map_or(before.max(1) - 1, |m| m.seq);
                     (page, next)
                 }
             };
             chat.last_message = match page.messages.last() {
                 Some(last) if last.seq == chat.last_seq => Some(last.clone()),
-                _ if chat.last_seq > 0 => messages::find_by_seq(conn, chat.last_seq)?,
+                _ if chat.last_seq > 0 => messages::find_by_seq(db, chat.last_seq)?,
                 _ => None,
             };
             Ok(PollAnswer {
@@ -293,7 +308,7 @@ impl MessageService {
         let id = chat_id.clone();
         let agent_side = caller.is_agent();
         self.store
-            .read(move |conn| visible_chat(conn, &id, &caller).map(drop))
+            .read(move |db| visible_chat(db, &id, &caller).map(drop))
             .await?;
         self.hub.set_typing(&chat_id, agent_side, typing);
         Ok(())
@@ -312,9 +327,9 @@ impl MessageService {
         let id = chat_id.clone();
         let moved = self
             .store
-            .write(move |conn| {
-                visible_chat(conn, &id, &caller)?;
-                Ok(chats::mark_read(conn, &id, caller.is_agent(), seq)?)
+            .write(move |db| {
+                visible_chat(db, &id, &caller)?;
+                Ok(chats::mark_read(db, &id, caller.is_agent(), seq)?)
             })
             .await?;
         if moved {
@@ -325,11 +340,11 @@ impl MessageService {
 }
 
 /// Every message of a chat, oldest first (for exports).
-pub fn transcript(conn: &rusqlite::Connection, chat_id: &str) -> Result<Vec<Message>, DomainError> {
+pub fn transcript(db: &Db, chat_id: &str) -> Result<Vec<Message>, DomainError> {
     let mut all = Vec::new();
     let mut after = 0;
     loop {
-        let page = messages::after(conn, chat_id, after, 500)?;
+        let page = messages::after(db, chat_id, after, 500)?;
         after = page.messages.last().map_or(after, |m| m.seq);
         all.extend(page.messages);
         if !page.has_more {

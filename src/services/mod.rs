@@ -6,6 +6,7 @@ pub mod access;
 pub mod agents;
 pub mod attachments;
 pub mod auth;
+pub mod bus;
 pub mod chats;
 pub mod limits;
 pub mod messages;

@@ -9,6 +9,8 @@ use crate::store::{chats, Store};
 
 /// Chats deleted per write transaction: small, so sends queued behind it wait only briefly.
 const BATCH: usize = 50;
+/// Held by the one instance sweeping, when several share a PostgreSQL database.
+const SWEEP_LOCK: i64 = 0x7061_726c_6579_0001;
 /// How often the sweep runs.
 const EVERY: Duration = Duration::from_secs(60 * 60);
 
@@ -34,7 +36,13 @@ pub async fn sweep(store: &Store, days: u64) -> Result<usize, crate::domain::Dom
     loop {
         let cutoff = cutoff.clone();
         let deleted = store
-            .write(move |conn| Ok(chats::delete_closed_before(conn, &cutoff, BATCH)?))
+            .write(move |db| {
+                if !db.try_exclusive(SWEEP_LOCK)? {
+                    // Another instance is sweeping right now.
+                    return Ok(0);
+                }
+                Ok(chats::delete_closed_before(db, &cutoff, BATCH)?)
+            })
             .await?;
         total += deleted;
         if deleted < BATCH {

@@ -63,10 +63,10 @@ impl VisitorService {
         let token = new_token("visitor");
         let stored = visitor.clone();
         self.store
-            .write(move |conn| {
-                visitors::insert(conn, &stored)?;
+            .write(move |db| {
+                visitors::insert(db, &stored)?;
                 tokens::insert(
-                    conn,
+                    db,
                     &token.hash,
                     "visitor",
                     &stored.id,
@@ -82,7 +82,7 @@ impl VisitorService {
     pub async fn me(&self, caller: &Caller) -> Result<Visitor, DomainError> {
         let id = caller.require_visitor()?.to_string();
         self.store
-            .read(move |conn| visitors::find(conn, &id)?.ok_or(DomainError::NotFound))
+            .read(move |db| visitors::find(db, &id)?.ok_or(DomainError::NotFound))
             .await
     }
 
@@ -94,9 +94,9 @@ impl VisitorService {
         let id = caller.require_visitor()?.to_string();
         let (name, email) = contact.validated()?;
         self.store
-            .write(move |conn| {
-                visitors::update_contact(conn, &id, name.as_deref(), email.as_deref())?;
-                visitors::find(conn, &id)?.ok_or(DomainError::NotFound)
+            .write(move |db| {
+                visitors::update_contact(db, &id, name.as_deref(), email.as_deref())?;
+                visitors::find(db, &id)?.ok_or(DomainError::NotFound)
             })
             .await
     }
@@ -111,9 +111,9 @@ impl VisitorService {
         let token = new_token("visitor");
         let hash = token.hash;
         self.store
-            .write(move |conn| {
-                tokens::delete(conn, &old)?;
-                tokens::insert(conn, &hash, "visitor", &id, &domain::now(), None)?;
+            .write(move |db| {
+                tokens::delete(db, &old)?;
+                tokens::insert(db, &hash, "visitor", &id, &domain::now(), None)?;
                 Ok(())
             })
             .await?;

@@ -7,8 +7,10 @@
 //! - each (webhook, chat) pair's events arrive **in order**: the worker only ever sends the
 //!   head of that queue (see `store::webhooks::heads`) and the next one only once the head
 //!   is delivered or given up;
-//! - nothing is lost over downtime on either side: the queue is in SQLite; a receiver that
-//!   fails is retried with capped exponential backoff for [`GIVE_UP_AFTER`];
+//! - nothing is lost over downtime on either side: the queue is in the database; a receiver
+//!   that fails is retried with capped exponential backoff for [`GIVE_UP_AFTER`];
+//! - on PostgreSQL every instance runs a worker: a worker first claims the heads it sends
+//!   (see `store::webhooks::claim_heads`), so no two send the same head at once;
 //! - delivery is **at least once**: a send cut off by a shutdown is sent again after the
 //!   restart, with the same `X-Parley-Delivery` id for the receiver to drop duplicates.
 
@@ -19,7 +21,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
 use rand::{Rng, RngCore};
-use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
 use tokio::sync::Notify;
@@ -31,7 +32,7 @@ use crate::domain::{self, Caller, Chat, DomainError, Message};
 use crate::metrics;
 use crate::services::outbound_guard;
 use crate::store::webhooks::{self as queue, Head, NewDelivery, Webhook};
-use crate::store::Store;
+use crate::store::{Backend, Db, Store};
 
 /// The events a webhook can subscribe to.
 pub const EVENTS: [&str; 3] = ["message.created", "chat.created", "chat.closed"];
@@ -54,6 +55,9 @@ const KEEP_FINISHED: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
 /// What a failure's stored description is cut to.
 const MAX_ERROR_CHARS: usize = 300;
+/// How long a PostgreSQL worker's claim on a head lasts: well past a send ([`SEND_TIMEOUT`])
+/// and the write of its outcome. A worker that dies mid-send delays the head this long.
+const CLAIM_LEASE: Duration = Duration::from_secs(120);
 
 /// A webhook's settings as an admin asked for them, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +158,11 @@ fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// The time from `now` to `at` (unix ms), zero if it has passed.
+fn until(at: i64, now: i64) -> Duration {
+    Duration::from_millis(u64::try_from(at.saturating_sub(now)).unwrap_or(0))
+}
+
 /// Shared handle: enqueues events and wakes the worker. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Webhooks {
@@ -165,6 +174,9 @@ struct Inner {
     /// False only when no active webhook exists: then enqueueing costs not even a query,
     /// which keeps the benchmarked send path as it was for servers without webhooks.
     active: AtomicBool,
+    /// The database is shared with other instances (PostgreSQL), which may register a
+    /// webhook this one never hears of: then every enqueue looks, whatever `active` says.
+    shared: AtomicBool,
     /// `notify_one` keeps a permit, so a wake given while the worker is busy is not lost.
     wake: Notify,
 }
@@ -172,10 +184,19 @@ struct Inner {
 impl Webhooks {
     /// The handle for a database, knowing whether it has any active webhook.
     pub async fn load(store: &Store) -> Result<Self, DomainError> {
-        let count = store.read(|conn| Ok(queue::count_active(conn)?)).await?;
+        let count = store.read(|db| Ok(queue::count_active(db)?)).await?;
         let webhooks = Self::default();
         webhooks.set_active(count > 0);
+        webhooks
+            .inner
+            .shared
+            .store(store.backend() == Backend::Postgres, Ordering::SeqCst);
         Ok(webhooks)
+    }
+
+    /// Whether an enqueue must look for subscribers.
+    fn may_have_subscribers(&self) -> bool {
+        self.inner.active.load(Ordering::SeqCst) || self.inner.shared.load(Ordering::SeqCst)
     }
 
     /// Call from inside the writer job that creates or deletes a webhook: the writer runs
@@ -189,22 +210,41 @@ impl Webhooks {
     /// `{event, id, created_at, ...fields}`, stored exactly as it will be sent and signed.
     pub fn enqueue(
         &self,
-        conn: &Connection,
+        db: &Db,
         event: &str,
         chat_id: &str,
         fields: impl FnOnce() -> Map<String, Value>,
     ) -> Result<usize, DomainError> {
-        if !self.inner.active.load(Ordering::SeqCst) {
-            return Ok(0);
+        let subscribers = self.subscribers(db, event)?;
+        self.enqueue_to(db, &subscribers, event, chat_id, fields)
+    }
+
+    /// The ids of the active webhooks subscribed to `event` (none, without a query, when no
+    /// webhook is active), for [`Webhooks::enqueue_to`] in the same job.
+    pub fn subscribers(&self, db: &Db, event: &str) -> Result<Subscribers, DomainError> {
+        if !self.may_have_subscribers() {
+            return Ok(Subscribers(Vec::new()));
         }
-        let subscribers = queue::subscribers(conn, event)?;
+        Ok(Subscribers(queue::subscribers(db, event)?))
+    }
+
+    /// [`Webhooks::enqueue`] to subscribers looked up earlier in the same job.
+    pub fn enqueue_to(
+        &self,
+        db: &Db,
+        subscribers: &Subscribers,
+        event: &str,
+        chat_id: &str,
+        fields: impl FnOnce() -> Map<String, Value>,
+    ) -> Result<usize, DomainError> {
+        let subscribers = &subscribers.0;
         if subscribers.is_empty() {
             return Ok(0);
         }
         let fields = fields();
         let created_at = domain::now();
         let enqueued_at = now_ms();
-        for webhook_id in &subscribers {
+        for webhook_id in subscribers {
             let id = domain::new_id();
             let mut body = Map::with_capacity(fields.len() + 3);
             body.insert("event".into(), json!(event));
@@ -213,7 +253,7 @@ impl Webhooks {
             body.extend(fields.clone());
             let payload = serde_json::to_string(&body)?;
             queue::insert_delivery(
-                conn,
+                db,
                 &NewDelivery {
                     id: &id,
                     webhook_id,
@@ -228,8 +268,19 @@ impl Webhooks {
     }
 
     /// `message.created` for a visitor's or agent's message: `{…, chat_id, message}`.
-    pub fn message_created(&self, conn: &Connection, message: &Message) -> Result<(), DomainError> {
-        self.enqueue(conn, "message.created", &message.chat_id, || {
+    pub fn message_created(&self, db: &Db, message: &Message) -> Result<(), DomainError> {
+        let subscribers = self.subscribers(db, "message.created")?;
+        self.message_created_to(db, &subscribers, message)
+    }
+
+    /// [`Webhooks::message_created`] to subscribers of `message.created` looked up earlier.
+    pub fn message_created_to(
+        &self,
+        db: &Db,
+        subscribers: &Subscribers,
+        message: &Message,
+    ) -> Result<(), DomainError> {
+        self.enqueue_to(db, subscribers, "message.created", &message.chat_id, || {
             fields([
                 ("chat_id", json!(message.chat_id)),
                 ("message", json!(message)),
@@ -239,16 +290,16 @@ impl Webhooks {
     }
 
     /// `chat.created`: `{…, chat_id, chat}`.
-    pub fn chat_created(&self, conn: &Connection, chat: &Chat) -> Result<(), DomainError> {
-        self.enqueue(conn, "chat.created", &chat.id, || {
+    pub fn chat_created(&self, db: &Db, chat: &Chat) -> Result<(), DomainError> {
+        self.enqueue(db, "chat.created", &chat.id, || {
             fields([("chat_id", json!(chat.id)), ("chat", json!(chat))])
         })
         .map(drop)
     }
 
     /// `chat.closed`, with the system message that records it: `{…, chat_id, message}`.
-    pub fn chat_closed(&self, conn: &Connection, message: &Message) -> Result<(), DomainError> {
-        self.enqueue(conn, "chat.closed", &message.chat_id, || {
+    pub fn chat_closed(&self, db: &Db, message: &Message) -> Result<(), DomainError> {
+        self.enqueue(db, "chat.closed", &message.chat_id, || {
             fields([
                 ("chat_id", json!(message.chat_id)),
                 ("message", json!(message)),
@@ -260,11 +311,14 @@ impl Webhooks {
     /// Tells the worker that deliveries may be waiting. Call after the commit, never before:
     /// the worker must be able to read what woke it.
     pub fn wake(&self) {
-        if self.inner.active.load(Ordering::SeqCst) {
+        if self.may_have_subscribers() {
             self.inner.wake.notify_one();
         }
     }
 }
+
+/// The webhooks an event goes to, from [`Webhooks::subscribers`].
+pub struct Subscribers(Vec<String>);
 
 /// Registers a webhook (admins only); returns it with its secret, which is shown only now.
 pub async fn register(
@@ -284,8 +338,8 @@ pub async fn register(
     let secret = new.secret;
     let hooks = webhooks.clone();
     store
-        .write(move |conn| {
-            queue::insert(conn, &webhook, &secret)?;
+        .write(move |db| {
+            queue::insert(db, &webhook, &secret)?;
             // In the writer, so every change committed after this one is reported.
             hooks.set_active(true);
             Ok((webhook, secret))
@@ -296,7 +350,7 @@ pub async fn register(
 /// Every webhook, without secrets (admins only).
 pub async fn list(store: &Store, caller: &Caller) -> Result<Vec<Webhook>, DomainError> {
     caller.require_admin()?;
-    store.read(|conn| Ok(queue::list(conn)?)).await
+    store.read(|db| Ok(queue::list(db)?)).await
 }
 
 /// Deletes a webhook and its undelivered events (admins only).
@@ -309,11 +363,11 @@ pub async fn remove(
     caller.require_admin()?;
     let hooks = webhooks.clone();
     store
-        .write(move |conn| {
-            if !queue::delete(conn, &id)? {
+        .write(move |db| {
+            if !queue::delete(db, &id)? {
                 return Err(DomainError::NotFound);
             }
-            hooks.set_active(queue::count_active(conn)? > 0);
+            hooks.set_active(queue::count_active(db)? > 0);
             Ok(())
         })
         .await
@@ -376,33 +430,12 @@ impl Worker {
                 self.prune().await;
             }
             let busy: HashSet<i64> = in_flight.values().copied().collect();
-            let limit = MAX_IN_FLIGHT + busy.len();
-            let heads = match self
-                .store
-                .read(move |conn| Ok(queue::heads(conn, limit)?))
-                .await
-            {
-                Ok(heads) => heads,
-                Err(e) => {
-                    log::error!("webhook worker could not read its queue: {e}");
-                    Vec::new()
-                }
+            let free = MAX_IN_FLIGHT.saturating_sub(in_flight.len());
+            let (due, sleep) = match self.store.backend() {
+                Backend::Sqlite => self.due_heads(&busy, free).await,
+                Backend::Postgres => self.claim_due_heads(free).await,
             };
-            let now = now_ms();
-            let mut sleep = IDLE_RECHECK;
-            for head in heads {
-                if busy.contains(&head.seq) {
-                    continue;
-                }
-                if head.next_attempt_at > now {
-                    // Heads come soonest first: this is the next retry to wake up for.
-                    let until = u64::try_from(head.next_attempt_at - now).unwrap_or(0);
-                    sleep = sleep.min(Duration::from_millis(until));
-                    break;
-                }
-                if in_flight.len() >= MAX_IN_FLIGHT {
-                    break;
-                }
+            for head in due {
                 let seq = head.seq;
                 let task = sends.spawn(self.clone().deliver(head));
                 in_flight.insert(task.id(), seq);
@@ -426,6 +459,70 @@ impl Worker {
         // Sends cut off here stay pending and go out again after the restart.
         sends.shutdown().await;
         log::debug!("webhook worker stopped");
+    }
+
+    /// SQLite: the due queue heads not already in flight, at most `free`, and how long to
+    /// sleep when nothing else wakes the worker. This worker is the database's only one.
+    async fn due_heads(&self, busy: &HashSet<i64>, free: usize) -> (Vec<Head>, Duration) {
+        let limit = MAX_IN_FLIGHT + busy.len();
+        let heads = match self
+            .store
+            .read(move |db| Ok(queue::heads(db, limit)?))
+            .await
+        {
+            Ok(heads) => heads,
+            Err(e) => {
+                log::error!("webhook worker could not read its queue: {e}");
+                Vec::new()
+            }
+        };
+        let now = now_ms();
+        let mut sleep = IDLE_RECHECK;
+        let mut due = Vec::new();
+        for head in heads {
+            if busy.contains(&head.seq) {
+                continue;
+            }
+            if head.next_attempt_at > now {
+                // Heads come soonest first: this is the next retry to wake up for.
+                sleep = sleep.min(until(head.next_attempt_at, now));
+                break;
+            }
+            if due.len() >= free {
+                break;
+            }
+            due.push(head);
+        }
+        (due, sleep)
+    }
+
+    /// PostgreSQL: claims up to `free` due queue heads (other instances' workers share the
+    /// queue, see `queue::claim_heads`), and how long to sleep when nothing else wakes the
+    /// worker. Heads in flight here are leased, so they are not claimed again.
+    async fn claim_due_heads(&self, free: usize) -> (Vec<Head>, Duration) {
+        if free == 0 {
+            // A finished send wakes the worker.
+            return (Vec::new(), IDLE_RECHECK);
+        }
+        let now = now_ms();
+        let lease_until = now.saturating_add(millis(CLAIM_LEASE));
+        let claimed = self
+            .store
+            .write(move |db| {
+                let heads = queue::claim_heads(db, now, lease_until, free)?;
+                Ok((heads, queue::next_attempt_after(db, now)?))
+            })
+            .await;
+        match claimed {
+            Ok((heads, next)) => {
+                let sleep = next.map_or(IDLE_RECHECK, |at| IDLE_RECHECK.min(until(at, now)));
+                (heads, sleep)
+            }
+            Err(e) => {
+                log::error!("webhook worker could not claim from its queue: {e}");
+                (Vec::new(), IDLE_RECHECK)
+            }
+        }
     }
 
     /// Sends one delivery and records the outcome.
@@ -464,7 +561,7 @@ impl Worker {
             Ok(()) => {
                 metrics::webhook_delivery("delivered");
                 self.store
-                    .write(move |conn| Ok(queue::mark_delivered(conn, seq, attempts, now)?))
+                    .write(move |db| Ok(queue::mark_delivered(db, seq, attempts, now)?))
                     .await
             }
             Err(error) if now.saturating_sub(head.enqueued_at) >= millis(GIVE_UP_AFTER) => {
@@ -475,7 +572,7 @@ impl Worker {
                     head.id
                 );
                 self.store
-                    .write(move |conn| Ok(queue::mark_failed(conn, seq, attempts, now, &error)?))
+                    .write(move |db| Ok(queue::mark_failed(db, seq, attempts, now, &error)?))
                     .await
             }
             Err(error) => {
@@ -489,7 +586,7 @@ impl Worker {
                     head.id
                 );
                 self.store
-                    .write(move |conn| Ok(queue::mark_retry(conn, seq, attempts, next, &error)?))
+                    .write(move |db| Ok(queue::mark_retry(db, seq, attempts, next, &error)?))
                     .await
             }
         };
@@ -504,7 +601,7 @@ impl Worker {
         let before = now_ms() - millis(KEEP_FINISHED);
         match self
             .store
-            .write(move |conn| Ok(queue::prune(conn, before, 10_000)?))
+            .write(move |db| Ok(queue::prune(db, before, 10_000)?))
             .await
         {
             Ok(0) => {}

@@ -1,8 +1,7 @@
 //! Queries on chats, including the joined view the API returns.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
-
 use crate::domain::{Chat, ChatStatus, ReadMarkers};
+use crate::store::sql::{Db, DbResult, Param, Row};
 use crate::store::{agents, messages, visitors};
 
 const SELECT: &str = "SELECT c.id, c.status, c.created_at, c.last_seq, c.last_message_at,
@@ -14,7 +13,7 @@ const SELECT: &str = "SELECT c.id, c.status, c.created_at, c.last_seq, c.last_me
     JOIN visitors v ON v.id = c.visitor_id
     LEFT JOIN agents a ON a.id = c.assignee_id";
 
-fn from_row(row: &Row) -> rusqlite::Result<Chat> {
+fn from_row(row: &Row) -> DbResult<Chat> {
     let assignee_id: Option<String> = row.get(12)?;
     Ok(Chat {
         id: row.get(0)?,
@@ -38,36 +37,27 @@ fn from_row(row: &Row) -> rusqlite::Result<Chat> {
 }
 
 /// Fills in each chat's `last_message`.
-fn with_last_messages(conn: &Connection, mut chats: Vec<Chat>) -> rusqlite::Result<Vec<Chat>> {
+fn with_last_messages(db: &Db, mut chats: Vec<Chat>) -> DbResult<Vec<Chat>> {
     for chat in &mut chats {
         if chat.last_seq > 0 {
-            chat.last_message = messages::find_by_seq(conn, chat.last_seq)?;
+            chat.last_message = messages::find_by_seq(db, chat.last_seq)?;
         }
     }
     Ok(chats)
 }
 
-fn query(
-    conn: &Connection,
-    sql_tail: &str,
-    args: impl rusqlite::Params,
-) -> rusqlite::Result<Vec<Chat>> {
-    let chats = conn
-        .prepare_cached(&format!("{SELECT} {sql_tail}"))?
-        .query_map(args, from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    with_last_messages(conn, chats)
+fn query(db: &Db, sql_tail: &str, args: &[&dyn Param]) -> DbResult<Vec<Chat>> {
+    let chats = db.query_map(&format!("{SELECT} {sql_tail}"), args, from_row)?;
+    with_last_messages(db, chats)
 }
 
-pub fn find(conn: &Connection, id: &str) -> rusqlite::Result<Option<Chat>> {
-    Ok(query(conn, "WHERE c.id = ?1", [id])?.pop())
+pub fn find(db: &Db, id: &str) -> DbResult<Option<Chat>> {
+    Ok(query(db, "WHERE c.id = ?1", &[&id])?.pop())
 }
 
 /// The chat without its `last_message` (for callers that may already hold it).
-pub fn find_bare(conn: &Connection, id: &str) -> rusqlite::Result<Option<Chat>> {
-    conn.prepare_cached(&format!("{SELECT} WHERE c.id = ?1"))?
-        .query_row([id], from_row)
-        .optional()
+pub fn find_bare(db: &Db, id: &str) -> DbResult<Option<Chat>> {
+    db.query_opt(&format!("{SELECT} WHERE c.id = ?1"), &[&id], from_row)
 }
 
 /// The few fields an access check needs, without the joins.
@@ -78,23 +68,23 @@ pub struct Access {
     pub read: ReadMarkers,
 }
 
-pub fn access(conn: &Connection, id: &str) -> rusqlite::Result<Option<Access>> {
-    conn.prepare_cached(
+pub fn access(db: &Db, id: &str) -> DbResult<Option<Access>> {
+    db.query_opt(
         "SELECT visitor_id, status, last_seq, visitor_read_seq, agent_read_seq
          FROM chats WHERE id = ?1",
-    )?
-    .query_row([id], |row| {
-        Ok(Access {
-            visitor_id: row.get(0)?,
-            status: row.get(1)?,
-            last_seq: row.get(2)?,
-            read: ReadMarkers {
-                visitor: row.get(3)?,
-                agent: row.get(4)?,
-            },
-        })
-    })
-    .optional()
+        &[&id],
+        |row| {
+            Ok(Access {
+                visitor_id: row.get(0)?,
+                status: row.get(1)?,
+                last_seq: row.get(2)?,
+                read: ReadMarkers {
+                    visitor: row.get(3)?,
+                    agent: row.get(4)?,
+                },
+            })
+        },
+    )
 }
 
 /// Which chats an agent's list shows.
@@ -107,119 +97,126 @@ pub struct Filter<'a> {
 }
 
 /// Chats by most recent activity first.
-pub fn list(conn: &Connection, filter: &Filter) -> rusqlite::Result<Vec<Chat>> {
+pub fn list(db: &Db, filter: &Filter) -> DbResult<Vec<Chat>> {
+    // The casts give PostgreSQL the parameters' type where `IS NULL` alone would not.
     query(
-        conn,
-        "WHERE (?1 IS NULL OR c.status = ?1)
-           AND (?2 IS NULL OR (?2 = '' AND c.assignee_id IS NULL) OR c.assignee_id = ?2)
+        db,
+        "WHERE (CAST(?1 AS TEXT) IS NULL OR c.status = ?1)
+           AND (CAST(?2 AS TEXT) IS NULL OR (?2 = '' AND c.assignee_id IS NULL)
+                OR c.assignee_id = ?2)
          ORDER BY c.last_seq DESC, c.id DESC LIMIT ?3",
-        params![filter.status, filter.assignee, filter.limit as i64],
+        &[&filter.status, &filter.assignee, &(filter.limit as i64)],
     )
 }
 
 /// Chats with a message whose `seq > after`, most recent first: what the inbox poll returns.
-pub fn changed_since(conn: &Connection, after: i64, limit: usize) -> rusqlite::Result<Vec<Chat>> {
+pub fn changed_since(db: &Db, after: i64, limit: usize) -> DbResult<Vec<Chat>> {
     query(
-        conn,
+        db,
         "WHERE c.last_seq > ?1 ORDER BY c.last_seq DESC LIMIT ?2",
-        params![after, limit as i64],
+        &[&after, &(limit as i64)],
     )
 }
 
+/// The highest `last_seq` of any chat (0 for none), and each chat whose `last_seq` is
+/// above `since` and at most that highest, with its `last_seq`: what the bus's sweep for
+/// lost notifications announces.
+pub fn moved_since(db: &Db, since: i64) -> DbResult<(i64, Vec<(String, i64)>)> {
+    let highest: i64 = db.query_row("SELECT COALESCE(MAX(last_seq), 0) FROM chats", &[], |r| {
+        r.get(0)
+    })?;
+    // Bounded by `highest`: a chat that moves between the two reads is left for the next
+    // sweep (its seq is above the `since` that sweep passes), not announced twice.
+    let moved = db.query_map(
+        "SELECT id, last_seq FROM chats WHERE last_seq > ?1 AND last_seq <= ?2
+         ORDER BY last_seq",
+        &[&since, &highest],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok((highest, moved))
+}
+
 /// The visitor's chat to show: the open one, else the most recent.
-pub fn current_for_visitor(conn: &Connection, visitor_id: &str) -> rusqlite::Result<Option<Chat>> {
+pub fn current_for_visitor(db: &Db, visitor_id: &str) -> DbResult<Option<Chat>> {
     Ok(query(
-        conn,
-        "WHERE c.visitor_id = ?1 ORDER BY c.status = 'open' DESC, c.id DESC LIMIT 1",
-        [visitor_id],
+        db,
+        "WHERE c.visitor_id = ?1
+         ORDER BY CASE WHEN c.status = 'open' THEN 0 ELSE 1 END, c.id DESC LIMIT 1",
+        &[&visitor_id],
     )?
     .pop())
 }
 
-pub fn open_id_for_visitor(
-    conn: &Connection,
-    visitor_id: &str,
-) -> rusqlite::Result<Option<String>> {
-    conn.prepare_cached(
+pub fn open_id_for_visitor(db: &Db, visitor_id: &str) -> DbResult<Option<String>> {
+    db.query_opt(
         "SELECT id FROM chats WHERE visitor_id = ?1 AND status = 'open' ORDER BY id DESC LIMIT 1",
-    )?
-    .query_row([visitor_id], |r| r.get(0))
-    .optional()
+        &[&visitor_id],
+        |r| r.get(0),
+    )
 }
 
-pub fn count_for_visitor(conn: &Connection, visitor_id: &str) -> rusqlite::Result<i64> {
-    conn.prepare_cached("SELECT COUNT(*) FROM chats WHERE visitor_id = ?1")?
-        .query_row([visitor_id], |r| r.get(0))
+pub fn count_for_visitor(db: &Db, visitor_id: &str) -> DbResult<i64> {
+    db.query_row(
+        "SELECT COUNT(*) FROM chats WHERE visitor_id = ?1",
+        &[&visitor_id],
+        |r| r.get(0),
+    )
 }
 
-pub fn insert(
-    conn: &Connection,
-    id: &str,
-    visitor_id: &str,
-    created_at: &str,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached("INSERT INTO chats (id, visitor_id, created_at) VALUES (?1, ?2, ?3)")?
-        .execute(params![id, visitor_id, created_at])?;
+pub fn insert(db: &Db, id: &str, visitor_id: &str, created_at: &str) -> DbResult<()> {
+    db.execute(
+        "INSERT INTO chats (id, visitor_id, created_at) VALUES (?1, ?2, ?3)",
+        &[&id, &visitor_id, &created_at],
+    )?;
     Ok(())
 }
 
-pub fn set_status(
-    conn: &Connection,
-    id: &str,
-    status: ChatStatus,
-    at: &str,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached(
+pub fn set_status(db: &Db, id: &str, status: ChatStatus, at: &str) -> DbResult<()> {
+    db.execute(
         "UPDATE chats SET status = ?2,
-                closed_at = CASE WHEN ?2 = 'closed' THEN ?3 ELSE NULL END
+                closed_at = CASE WHEN ?2 = 'closed' THEN CAST(?3 AS TEXT) ELSE NULL END
          WHERE id = ?1",
-    )?
-    .execute(params![id, status, at])?;
+        &[&id, &status, &at],
+    )?;
     Ok(())
 }
 
-pub fn set_assignee(
-    conn: &Connection,
-    id: &str,
-    assignee_id: Option<&str>,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached("UPDATE chats SET assignee_id = ?2 WHERE id = ?1")?
-        .execute(params![id, assignee_id])?;
+pub fn set_assignee(db: &Db, id: &str, assignee_id: Option<&str>) -> DbResult<()> {
+    db.execute(
+        "UPDATE chats SET assignee_id = ?2 WHERE id = ?1",
+        &[&id, &assignee_id],
+    )?;
     Ok(())
 }
 
 /// Moves one side's read marker forward to `seq`, clamped to the chat's last seq, and
 /// recounts that side's unread messages. Returns whether it moved.
-pub fn mark_read(
-    conn: &Connection,
-    id: &str,
-    agent_side: bool,
-    seq: i64,
-) -> rusqlite::Result<bool> {
+pub fn mark_read(db: &Db, id: &str, agent_side: bool, seq: i64) -> DbResult<bool> {
+    // The clamp is a CASE: scalar MIN(a, b) is SQLite's alone.
     let sql = if agent_side {
-        "UPDATE chats SET agent_read_seq = MIN(?2, last_seq),
+        "UPDATE chats SET
+                agent_read_seq = CASE WHEN ?2 < last_seq THEN ?2 ELSE last_seq END,
                 unread_for_agents = (SELECT COUNT(*) FROM messages m WHERE m.chat_id = ?1
-                    AND m.sender = 'visitor' AND m.seq > MIN(?2, chats.last_seq))
-         WHERE id = ?1 AND agent_read_seq < MIN(?2, last_seq)"
+                    AND m.sender = 'visitor'
+                    AND m.seq > CASE WHEN ?2 < chats.last_seq THEN ?2 ELSE chats.last_seq END)
+         WHERE id = ?1 AND agent_read_seq < CASE WHEN ?2 < last_seq THEN ?2 ELSE last_seq END"
     } else {
-        "UPDATE chats SET visitor_read_seq = MIN(?2, last_seq),
+        "UPDATE chats SET
+                visitor_read_seq = CASE WHEN ?2 < last_seq THEN ?2 ELSE last_seq END,
                 unread_for_visitor = (SELECT COUNT(*) FROM messages m WHERE m.chat_id = ?1
-                    AND m.sender = 'agent' AND m.seq > MIN(?2, chats.last_seq))
-         WHERE id = ?1 AND visitor_read_seq < MIN(?2, last_seq)"
+                    AND m.sender = 'agent'
+                    AND m.seq > CASE WHEN ?2 < chats.last_seq THEN ?2 ELSE chats.last_seq END)
+         WHERE id = ?1 AND visitor_read_seq < CASE WHEN ?2 < last_seq THEN ?2 ELSE last_seq END"
     };
-    Ok(conn.prepare_cached(sql)?.execute(params![id, seq])? == 1)
+    Ok(db.execute(sql, &[&id, &seq])? == 1)
 }
 
 /// Deletes up to `batch` chats closed before `cutoff`, with their messages and attachments.
 /// Returns how many went; the caller repeats until none are left.
-pub fn delete_closed_before(
-    conn: &Connection,
-    cutoff: &str,
-    batch: usize,
-) -> rusqlite::Result<usize> {
-    conn.prepare_cached(
+pub fn delete_closed_before(db: &Db, cutoff: &str, batch: usize) -> DbResult<usize> {
+    db.execute(
         "DELETE FROM chats WHERE id IN (
              SELECT id FROM chats WHERE status = 'closed' AND closed_at <= ?1 LIMIT ?2)",
-    )?
-    .execute(params![cutoff, batch as i64])
+        &[&cutoff, &(batch as i64)],
+    )
 }

@@ -1,8 +1,7 @@
 //! Queries on messages. `seq` is the cursor: every read here is keyed by it.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
-
 use crate::domain::{Attachment, Author, Message, Sender};
+use crate::store::sql::{Backend, Db, DbResult, Row};
 
 const SELECT: &str = "SELECT m.seq, m.id, m.chat_id, m.sender, m.author_id,
         COALESCE(ag.name, vi.name), m.body, m.client_id, m.event, m.created_at,
@@ -12,8 +11,9 @@ const SELECT: &str = "SELECT m.seq, m.id, m.chat_id, m.sender, m.author_id,
     LEFT JOIN visitors vi ON vi.id = m.author_id
     LEFT JOIN attachments at ON at.id = m.attachment_id";
 
-fn from_row(row: &Row) -> rusqlite::Result<Message> {
+fn from_row(row: &Row) -> DbResult<Message> {
     let author_id: Option<String> = row.get(4)?;
+    let author_name: Option<String> = row.get(5)?;
     Ok(Message {
         seq: row.get(0)?,
         id: row.get(1)?,
@@ -21,12 +21,12 @@ fn from_row(row: &Row) -> rusqlite::Result<Message> {
         sender: row.get(3)?,
         author: author_id.map(|id| Author {
             id,
-            name: row.get(5).ok().flatten(),
+            name: author_name,
         }),
         body: row.get(6)?,
         client_id: row.get(7)?,
         event: row.get(8)?,
-        attachment: match row.get::<_, Option<String>>(10)? {
+        attachment: match row.get::<Option<String>>(10)? {
             Some(id) => Some(Attachment {
                 url: Attachment::url_for(&id),
                 id,
@@ -47,55 +47,46 @@ pub struct Page {
 }
 
 /// Messages of a chat with `seq > after`, ascending, at most `limit`.
-pub fn after(conn: &Connection, chat_id: &str, after: i64, limit: usize) -> rusqlite::Result<Page> {
-    let mut messages: Vec<Message> = conn
-        .prepare_cached(&format!(
-            "{SELECT} WHERE m.chat_id = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3"
-        ))?
-        .query_map(params![chat_id, after, limit as i64 + 1], from_row)?
-        .collect::<rusqlite::Result<_>>()?;
+pub fn after(db: &Db, chat_id: &str, after: i64, limit: usize) -> DbResult<Page> {
+    let mut messages = db.query_map(
+        &format!("{SELECT} WHERE m.chat_id = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3"),
+        &[&chat_id, &after, &(limit as i64 + 1)],
+        from_row,
+    )?;
     let has_more = messages.len() > limit;
     messages.truncate(limit);
     Ok(Page { messages, has_more })
 }
 
 /// The newest `limit` messages of a chat with `seq < before`, ascending.
-pub fn before(
-    conn: &Connection,
-    chat_id: &str,
-    before: i64,
-    limit: usize,
-) -> rusqlite::Result<Page> {
-    let mut messages: Vec<Message> = conn
-        .prepare_cached(&format!(
-            "{SELECT} WHERE m.chat_id = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3"
-        ))?
-        .query_map(params![chat_id, before, limit as i64 + 1], from_row)?
-        .collect::<rusqlite::Result<_>>()?;
+pub fn before(db: &Db, chat_id: &str, before: i64, limit: usize) -> DbResult<Page> {
+    let mut messages = db.query_map(
+        &format!("{SELECT} WHERE m.chat_id = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3"),
+        &[&chat_id, &before, &(limit as i64 + 1)],
+        from_row,
+    )?;
     let has_more = messages.len() > limit;
     messages.truncate(limit);
     messages.reverse();
     Ok(Page { messages, has_more })
 }
 
-pub fn find_by_seq(conn: &Connection, seq: i64) -> rusqlite::Result<Option<Message>> {
-    conn.prepare_cached(&format!("{SELECT} WHERE m.seq = ?1"))?
-        .query_row([seq], from_row)
-        .optional()
+pub fn find_by_seq(db: &Db, seq: i64) -> DbResult<Option<Message>> {
+    db.query_opt(&format!("{SELECT} WHERE m.seq = ?1"), &[&seq], from_row)
 }
 
 /// The message an author already sent with this idempotency key, if any.
 pub fn find_by_client_id(
-    conn: &Connection,
+    db: &Db,
     chat_id: &str,
     author_id: &str,
     client_id: &str,
-) -> rusqlite::Result<Option<Message>> {
-    conn.prepare_cached(&format!(
-        "{SELECT} WHERE m.chat_id = ?1 AND m.author_id = ?2 AND m.client_id = ?3"
-    ))?
-    .query_row(params![chat_id, author_id, client_id], from_row)
-    .optional()
+) -> DbResult<Option<Message>> {
+    db.query_opt(
+        &format!("{SELECT} WHERE m.chat_id = ?1 AND m.author_id = ?2 AND m.client_id = ?3"),
+        &[&chat_id, &author_id, &client_id],
+        from_row,
+    )
 }
 
 /// What a writer supplies; the store assigns `seq`.
@@ -113,33 +104,64 @@ pub struct NewMessage<'a> {
 }
 
 /// Appends a message and moves the chat's `last_seq` to it. Runs inside the writer's transaction.
-pub fn insert(conn: &Connection, new: NewMessage) -> rusqlite::Result<Message> {
-    conn.prepare_cached(
-        "INSERT INTO messages
-             (id, chat_id, sender, author_id, body, client_id, event, created_at, attachment_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![
-        new.id,
-        new.chat_id,
-        new.sender,
-        new.author.as_ref().map(|a| a.id.as_str()),
-        new.body,
-        new.client_id,
-        new.event,
-        new.created_at,
-        new.attachment.as_ref().map(|a| a.id.as_str())
-    ])?;
-    let seq = conn.last_insert_rowid();
+pub fn insert(db: &Db, new: NewMessage) -> DbResult<Message> {
+    let sender = new.sender;
+    let author_id = new.author.as_ref().map(|a| a.id.as_str());
+    let attachment_id = new.attachment.as_ref().map(|a| a.id.as_str());
+    let seq: i64 = match db.backend() {
+        // The single writer's BEGIN IMMEDIATE orders every commit: the rowid is commit order.
+        Backend::Sqlite => db.query_row(
+            "INSERT INTO messages
+                 (id, chat_id, sender, author_id, body, client_id, event, created_at, attachment_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING seq",
+            &[
+                &new.id,
+                &new.chat_id,
+                &sender,
+                &author_id,
+                &new.body,
+                &new.client_id,
+                &new.event,
+                &new.created_at,
+                &attachment_id,
+            ],
+            |r| r.get(0),
+        )?,
+        // See `next_seq`: the seq is taken from the counter row, whose lock this
+        // transaction then holds until it commits.
+        Backend::Postgres => {
+            let seq = next_seq(db)?;
+            db.execute(
+                "INSERT INTO messages (seq, id, chat_id, sender, author_id, body, client_id,
+                                       event, created_at, attachment_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                &[
+                    &seq,
+                    &new.id,
+                    &new.chat_id,
+                    &sender,
+                    &author_id,
+                    &new.body,
+                    &new.client_id,
+                    &new.event,
+                    &new.created_at,
+                    &attachment_id,
+                ],
+            )?;
+            seq
+        }
+    };
     // Counted at insert: a job that fails after this (rare) rolls back yet stays counted.
-    crate::metrics::message_stored(new.sender.as_str());
-    conn.prepare_cached(
+    crate::metrics::message_stored(sender.as_str());
+    db.execute(
         "UPDATE chats SET last_seq = ?2, last_message_at = ?3,
-                unread_for_agents = unread_for_agents + (?4 = 'visitor'),
-                unread_for_visitor = unread_for_visitor + (?4 = 'agent')
+                unread_for_agents = unread_for_agents
+                    + CASE WHEN ?4 = 'visitor' THEN 1 ELSE 0 END,
+                unread_for_visitor = unread_for_visitor
+                    + CASE WHEN ?4 = 'agent' THEN 1 ELSE 0 END
          WHERE id = ?1",
-    )?
-    .execute(params![new.chat_id, seq, new.created_at, new.sender])?;
+        &[&new.chat_id, &seq, &new.created_at, &sender],
+    )?;
     Ok(Message {
         id: new.id,
         seq,
@@ -154,15 +176,24 @@ pub fn insert(conn: &Connection, new: NewMessage) -> rusqlite::Result<Message> {
     })
 }
 
+/// The seq of the chat's message before `seq` (0 if none).
+pub fn prev_seq(db: &Db, chat_id: &str, seq: i64) -> DbResult<i64> {
+    db.query_row(
+        "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE chat_id = ?1 AND seq < ?2",
+        &[&chat_id, &seq],
+        |r| r.get(0),
+    )
+}
+
 /// The `{id, name}` of an agent or visitor as messages show it.
-pub fn author(conn: &Connection, id: &str) -> rusqlite::Result<Author> {
-    let name = conn
-        .prepare_cached(
+pub fn author(db: &Db, id: &str) -> DbResult<Author> {
+    let name = db
+        .query_opt(
             "SELECT name FROM agents WHERE id = ?1
              UNION ALL SELECT name FROM visitors WHERE id = ?1 LIMIT 1",
+            &[&id],
+            |r| r.get::<Option<String>>(0),
         )?
-        .query_row([id], |r| r.get(0))
-        .optional()?
         .flatten();
     Ok(Author {
         id: id.to_string(),
@@ -172,14 +203,14 @@ pub fn author(conn: &Connection, id: &str) -> rusqlite::Result<Author> {
 
 /// Appends a `sender: "system"` message recording a chat event, by `actor` if known.
 pub fn insert_event(
-    conn: &Connection,
+    db: &Db,
     chat_id: &str,
     event: &str,
     body: String,
     actor: Option<Author>,
-) -> rusqlite::Result<Message> {
+) -> DbResult<Message> {
     insert(
-        conn,
+        db,
         NewMessage {
             id: crate::domain::new_id(),
             chat_id,
@@ -191,5 +222,24 @@ pub fn insert_event(
             created_at: crate::domain::now(),
             attachment: None,
         },
+    )
+}
+
+/// The next message `seq` on PostgreSQL.
+///
+/// A sequence or identity column hands out numbers in the order transactions *ask*, not
+/// the order they *commit*: a poller reading `seq > 41` could see 43 commit before 42 and
+/// skip 42 for good. Here the number comes from one counter row updated in the writing
+/// transaction; the row stays locked until that transaction commits or rolls back, so the
+/// next writer gets its number only after the previous one is visible. Every snapshot
+/// therefore sees a gap-free prefix of the committed seqs, and `seq > cursor` never skips
+/// a row. The lock is held from the insert to the commit; the rest of a message's work is
+/// done before it (see `services::messages::append`). Writers run at READ COMMITTED, so
+/// the second writer's `UPDATE` reads the first one's committed value after the wait.
+fn next_seq(db: &Db) -> DbResult<i64> {
+    db.query_row(
+        "UPDATE seq_counter SET value = value + 1 RETURNING value",
+        &[],
+        |r| r.get(0),
     )
 }

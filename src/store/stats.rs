@@ -1,7 +1,8 @@
 //! Counts for `parley stats` and the metrics.
 
-use rusqlite::Connection;
 use serde::Serialize;
+
+use crate::store::sql::{Backend, Db, DbResult};
 
 #[derive(Debug, Serialize)]
 pub struct Stats {
@@ -15,8 +16,8 @@ pub struct Stats {
     pub database_bytes: i64,
 }
 
-pub fn collect(conn: &Connection) -> rusqlite::Result<Stats> {
-    let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));
+pub fn collect(db: &Db) -> DbResult<Stats> {
+    let count = |sql: &str| db.query_row(sql, &[], |r| r.get::<i64>(0));
     Ok(Stats {
         agents: count("SELECT COUNT(*) FROM agents")?,
         visitors: count("SELECT COUNT(*) FROM visitors")?,
@@ -24,16 +25,20 @@ pub fn collect(conn: &Connection) -> rusqlite::Result<Stats> {
         closed_chats: count("SELECT COUNT(*) FROM chats WHERE status = 'closed'")?,
         messages: count("SELECT COUNT(*) FROM messages")?,
         attachments: count("SELECT COUNT(*) FROM attachments")?,
-        attachment_bytes: count("SELECT COALESCE(SUM(size), 0) FROM attachments")?,
-        database_bytes: database_bytes(conn)?,
+        // PostgreSQL sums BIGINTs as NUMERIC: cast back.
+        attachment_bytes: count("SELECT COALESCE(CAST(SUM(size) AS BIGINT), 0) FROM attachments")?,
+        database_bytes: database_bytes(db)?,
     })
 }
 
-/// Pages in use times page size: the database's size without the WAL.
-pub fn database_bytes(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row(
-        "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
-        [],
-        |r| r.get(0),
-    )
+/// The database's size on disk without the write-ahead log: on SQLite, pages in use times
+/// page size; on PostgreSQL, the database's files as `pg_database_size` counts them.
+pub fn database_bytes(db: &Db) -> DbResult<i64> {
+    let sql = match db.backend() {
+        Backend::Sqlite => {
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+        }
+        Backend::Postgres => "SELECT pg_database_size(current_database())",
+    };
+    db.query_row(sql, &[], |r| r.get(0))
 }

@@ -10,6 +10,8 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use rusqlite::Connection;
+
+use crate::store::sql::Db;
 use tokio::sync::oneshot;
 
 use crate::domain::DomainError;
@@ -51,13 +53,13 @@ impl Writer {
     /// Runs `job` in the next transaction and waits for its commit.
     pub async fn run<T, F>(&self, job: F) -> Result<T, DomainError>
     where
-        F: FnOnce(&Connection) -> Result<T, DomainError> + Send + 'static,
+        F: FnOnce(&Db) -> Result<T, DomainError> + Send + 'static,
         T: Send + 'static,
     {
         let (done, outcome) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let result = match conn {
-                Some(conn) => in_savepoint(conn, job),
+                Some(conn) => in_savepoint(conn, |conn| job(&Db::Sqlite(conn))),
                 None => Err(DomainError::Unavailable),
             };
             Box::new(move |commit: Result<(), &rusqlite::Error>| {

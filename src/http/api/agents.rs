@@ -8,7 +8,7 @@ use crate::domain::{Agent, Caller, Role};
 use crate::http::error::ApiError;
 use crate::http::extract::{client_ip, token_hash};
 use crate::http::openapi::ErrorBody;
-use crate::http::params::JsonObject;
+use crate::http::params::{JsonObject, ResourceId};
 use crate::services::agents::{AgentChange, AgentService, NewAgent};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -184,7 +184,7 @@ pub struct AgentUpdate {
 pub async fn update_agent(
     agents: web::Data<AgentService>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<ResourceId>,
     body: JsonObject<AgentUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     let AgentUpdate {
@@ -197,7 +197,7 @@ pub async fn update_agent(
         role,
         disabled,
     };
-    let agent = agents.change(&caller, path.into_inner(), change).await?;
+    let agent = agents.change(&caller, path.into_inner().0, change).await?;
     Ok(HttpResponse::Ok().json(AgentAnswer { agent }))
 }
 

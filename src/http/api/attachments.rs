@@ -20,6 +20,7 @@ use crate::http::api::messages::{created_or_ok, MessageAnswer};
 use crate::http::error::ApiError;
 use crate::http::extract::{client_ip, token_hash};
 use crate::http::openapi::ErrorBody;
+use crate::http::params::ResourceId;
 use crate::http::upload_spool::{spool_field, SpoolError, SpooledFile};
 use crate::services::attachments::{self, Upload, INLINE_TYPES};
 use crate::services::messages::MessageService;
@@ -85,7 +86,7 @@ pub async fn upload_attachment(
     config: web::Data<Config>,
     caller: Caller,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<ResourceId>,
     payload: Multipart,
 ) -> Result<HttpResponse, ApiError> {
     let ip = client_ip(&req);
@@ -128,7 +129,7 @@ pub async fn upload_attachment(
     )?;
     let client_id = form.client_id.map(ClientId::parse).transpose()?;
     let (message, created) = messages
-        .append(caller, path.into_inner(), body, client_id, Some(upload))
+        .append(caller, path.into_inner().0, body, client_id, Some(upload))
         .await?;
     Ok(created_or_ok(created).json(MessageAnswer { message }))
 }
@@ -227,9 +228,9 @@ fn multipart_error(error: MultipartError) -> ApiError {
 pub async fn download_attachment(
     store: web::Data<Store>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<ResourceId>,
 ) -> Result<HttpResponse, ApiError> {
-    let file = attachments::download(&store, caller, path.into_inner()).await?;
+    let file = attachments::download(&store, caller, path.into_inner().0).await?;
     let inline = INLINE_TYPES.contains(&file.content_type.as_str());
     let ascii_name: String = file
         .name

@@ -8,7 +8,7 @@ use crate::domain::{Caller, Chat, ChatStatus};
 use crate::http::api::messages::created_or_ok;
 use crate::http::error::ApiError;
 use crate::http::openapi::{string_enum, ErrorBody};
-use crate::http::params::{double_option, page_limit, JsonObject};
+use crate::http::params::{double_option, page_limit, JsonObject, ResourceId};
 use crate::services::chats::{AssigneeFilter, ChatChange, ChatService};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -127,9 +127,9 @@ pub async fn list_chats(
 pub async fn get_chat(
     chats: web::Data<ChatService>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<ResourceId>,
 ) -> Result<HttpResponse, ApiError> {
-    let chat = chats.get(caller, path.into_inner()).await?;
+    let chat = chats.get(caller, path.into_inner().0).await?;
     Ok(HttpResponse::Ok().json(ChatAnswer { chat }))
 }
 
@@ -163,7 +163,7 @@ pub struct ChatUpdate {
 pub async fn update_chat(
     chats: web::Data<ChatService>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<ResourceId>,
     body: JsonObject<ChatUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_agent()?;
@@ -180,6 +180,6 @@ pub async fn update_chat(
         status,
         assignee_id,
     };
-    let chat = chats.change(&caller, path.into_inner(), change).await?;
+    let chat = chats.change(&caller, path.into_inner().0, change).await?;
     Ok(HttpResponse::Ok().json(ChatAnswer { chat }))
 }

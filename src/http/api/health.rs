@@ -27,7 +27,8 @@ pub struct Health {
 )]
 pub async fn healthz(store: web::Data<Store>) -> Result<HttpResponse, ApiError> {
     store
-        .read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        // A literal is INTEGER on PostgreSQL (read as i32); SQLite reads any integer so.
+        .read(|db| Ok(db.query_row("SELECT 1", &[], |r| r.get::<i32>(0))?))
         .await?;
     Ok(HttpResponse::Ok().json(Health { status: "ok" }))
 }

@@ -12,7 +12,7 @@ use crate::domain::{Caller, ClientId, Message, MessageBody};
 use crate::http::error::ApiError;
 use crate::http::extract::{client_ip, token_hash};
 use crate::http::openapi::{ErrorBody, PollAnswerSchema};
-use crate::http::params::{cursor_after, page_limit, poll_wait, JsonObject};
+use crate::http::params::{cursor_after, page_limit, poll_wait, JsonObject, ResourceId};
 use crate::poll::Hub;
 use crate::services::messages::{Cursor, MessageService, PollRequest};
 
@@ -56,7 +56,7 @@ pub async fn send_message(
     messages: web::Data<MessageService>,
     caller: Caller,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<ResourceId>,
     body: JsonObject<SendMessage>,
 ) -> Result<HttpResponse, ApiError> {
     messages.check_send(client_ip(&req), &caller)?;
@@ -64,7 +64,7 @@ pub async fn send_message(
     let body = MessageBody::parse(body)?;
     let client_id = client_id.map(ClientId::parse).transpose()?;
     let (message, created) = messages
-        .append(caller, path.into_inner(), body, client_id, None)
+        .append(caller, path.into_inner().0, body, client_id, None)
         .await?;
     Ok(created_or_ok(created).json(MessageAnswer { message }))
 }
@@ -126,7 +126,7 @@ pub fn list_messages(
     config: web::Data<Config>,
     caller: Caller,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<ResourceId>,
     query: web::Query<PollQuery>,
 ) -> impl Future<Output = Result<HttpResponse, ApiError>> {
     let prepared = poll_request(&query, &config).and_then(|request| {
@@ -142,7 +142,7 @@ pub fn list_messages(
     };
     Either::Right(async move {
         let answer = messages
-            .poll(&caller, &path, &request, slot.as_ref())
+            .poll(&caller, &path.0, &request, slot.as_ref())
             .await?;
         Ok(HttpResponse::Ok().json(answer))
     })
@@ -181,11 +181,11 @@ pub struct TypingUpdate {
 pub async fn set_typing(
     messages: web::Data<MessageService>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<ResourceId>,
     body: JsonObject<TypingUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     messages
-        .set_typing(caller, path.into_inner(), body.typing)
+        .set_typing(caller, path.into_inner().0, body.typing)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -215,11 +215,11 @@ pub struct ReadUpdate {
 pub async fn mark_read(
     messages: web::Data<MessageService>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<ResourceId>,
     body: JsonObject<ReadUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     messages
-        .mark_read(caller, path.into_inner(), body.seq)
+        .mark_read(caller, path.into_inner().0, body.seq)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

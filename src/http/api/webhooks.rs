@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::domain::Caller;
 use crate::http::error::ApiError;
 use crate::http::openapi::{ErrorBody, WebhookEvent, WebhookSchema};
-use crate::http::params::JsonObject;
+use crate::http::params::{JsonObject, ResourceId};
 use crate::services::webhooks::{self, NewWebhook, Webhooks};
 use crate::store::webhooks::Webhook;
 use crate::store::Store;
@@ -103,8 +103,8 @@ pub async fn delete_webhook(
     store: web::Data<Store>,
     hooks: web::Data<Webhooks>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<ResourceId>,
 ) -> Result<HttpResponse, ApiError> {
-    webhooks::remove(&store, &hooks, &caller, path.into_inner()).await?;
+    webhooks::remove(&store, &hooks, &caller, path.into_inner().0).await?;
     Ok(HttpResponse::NoContent().finish())
 }
