@@ -24,6 +24,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub port: u16,
     pub db_path: PathBuf,
+    /// The PostgreSQL database the app runs on, if not the SQLite file at `db_path`.
+    pub database_url: Option<String>,
     pub stopper: Stopper,
     pub store: Store,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -77,6 +79,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     // Functional tests send fast from one address; tests of the limits turn them back on.
     config.rate_limits = false;
     adjust(&mut config);
+    if config.database_url.is_none() && crate::pg::tests_use_postgres() {
+        let cluster = crate::pg::cluster().expect("PARLEY_TEST_BACKEND=postgres needs PostgreSQL");
+        config.database_url = Some(cluster.fresh_database());
+    }
+    let database_url = config.database_url.clone();
     let app = Application::build(config).await.expect("the app builds");
     let port = app.port();
     let stopper = app.stopper();
@@ -88,6 +95,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         api,
         port,
         db_path,
+        database_url,
         stopper,
         store,
         server,

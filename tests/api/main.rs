@@ -19,6 +19,8 @@ mod messages;
 mod metrics;
 mod openapi;
 mod operations;
+mod pg;
+mod postgres;
 mod process;
 mod shutdown;
 mod trust;

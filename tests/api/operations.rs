@@ -132,10 +132,14 @@ async fn the_cli_adds_an_agent_who_can_then_log_in() {
         .assert_status(200);
 }
 
-fn cli(app: &crate::helpers::TestApp, args: &[&str]) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_parley"))
-        .arg("--db")
-        .arg(&app.db_path)
+/// Runs the binary's command line on the app's database (SQLite file or PostgreSQL).
+pub(crate) fn cli(app: &crate::helpers::TestApp, args: &[&str]) -> (bool, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_parley"));
+    command.arg("--db").arg(&app.db_path);
+    if let Some(url) = &app.database_url {
+        command.arg("--database-url").arg(url);
+    }
+    let output = command
         .args(args)
         .env("PARLEY_AGENT_PASSWORD", "cli-chosen-password")
         .output()

@@ -16,9 +16,9 @@ use crate::helpers::{spawn_app_with, TestApp};
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Received {
-    event: String,
-    delivery: String,
+pub(crate) struct Received {
+    pub(crate) event: String,
+    pub(crate) delivery: String,
     signature: String,
     content_type: String,
     body: Vec<u8>,
@@ -35,8 +35,8 @@ impl Received {
 /// A webhook receiver on 127.0.0.1 that records every request and answers `500` to the
 /// first `fail_first` of them.
 #[derive(Clone)]
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     log: Arc<Mutex<Vec<Received>>>,
     handle: actix_web::dev::ServerHandle,
 }
@@ -73,7 +73,7 @@ async fn receive(
 }
 
 impl Receiver {
-    async fn start(fail_first: usize) -> Self {
+    pub(crate) async fn start(fail_first: usize) -> Self {
         Self::start_on(TcpListener::bind("127.0.0.1:0").unwrap(), fail_first).await
     }
 
@@ -101,7 +101,7 @@ impl Receiver {
     }
 
     /// The requests answered with `2xx`, in arrival order.
-    fn delivered(&self) -> Vec<Received> {
+    pub(crate) fn delivered(&self) -> Vec<Received> {
         self.log
             .lock()
             .unwrap()
@@ -116,7 +116,7 @@ impl Receiver {
     }
 
     /// Waits until `count` deliveries arrived (or fails after 15 s).
-    async fn wait_for(&self, count: usize) -> Vec<Received> {
+    pub(crate) async fn wait_for(&self, count: usize) -> Vec<Received> {
         let started = Instant::now();
         loop {
             let delivered = self.delivered();
@@ -143,7 +143,7 @@ async fn spawn_fast_app() -> TestApp {
     .await
 }
 
-async fn create_webhook(
+pub(crate) async fn create_webhook(
     app: &TestApp,
     token: &str,
     url: &str,
@@ -413,9 +413,12 @@ async fn a_receiver_that_fails_at_first_still_gets_every_event_in_order() {
         let states: Vec<_> = delivered
             .iter()
             .map(|r| {
-                parley::store::webhooks::delivery_state(&conn, &r.delivery)
-                    .unwrap()
-                    .unwrap()
+                parley::store::webhooks::delivery_state(
+                    &parley::store::Db::Sqlite(&conn),
+                    &r.delivery,
+                )
+                .unwrap()
+                .unwrap()
             })
             .collect();
         if states.iter().all(|s| s.delivered) || started.elapsed() > Duration::from_secs(5) {
