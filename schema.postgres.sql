@@ -1,7 +1,7 @@
 -- Parley's tables on PostgreSQL: the same tables, columns and meanings as schema.sql
 -- (read that file for the comments on each), in PostgreSQL's types. A server applies
--- this file to an empty database as migration 1 and records the version in
--- parley_schema; later changes go in ordered migrations (src/store/postgres.rs).
+-- this file to an empty database and records the version in parley_schema; later changes
+-- go in ordered migrations (src/store/migrations_postgres/) and are folded in here.
 
 CREATE TABLE agents (
     id            TEXT PRIMARY KEY,
@@ -73,7 +73,8 @@ CREATE TABLE messages (
     client_id     TEXT,
     event         TEXT CHECK (event IN ('closed', 'reopened', 'assigned')),
     created_at    TEXT NOT NULL,
-    attachment_id TEXT REFERENCES attachments (id)
+    attachment_id TEXT REFERENCES attachments (id),
+    private       BOOLEAN NOT NULL DEFAULT FALSE
 );
 CREATE INDEX messages_by_chat ON messages (chat_id, seq);
 CREATE UNIQUE INDEX messages_by_client_id ON messages (chat_id, author_id, client_id)
@@ -108,3 +109,28 @@ CREATE INDEX webhook_deliveries_by_enqueue ON webhook_deliveries (enqueued_at);
 
 CREATE TABLE session_epoch (epoch BIGINT NOT NULL);
 INSERT INTO session_epoch VALUES (0);
+
+CREATE TABLE chat_labels (
+    chat_id TEXT NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
+    label   TEXT NOT NULL,
+    PRIMARY KEY (chat_id, label)
+);
+CREATE INDEX chat_labels_by_label ON chat_labels (label, chat_id);
+
+CREATE TABLE canned_responses (
+    id         TEXT PRIMARY KEY,
+    shortcut   TEXT NOT NULL UNIQUE,
+    body       TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
+-- Search: words without accents or case ('simple' configuration: no stemming, any
+-- language), kept by PostgreSQL itself with each row, indexed for people's messages.
+CREATE EXTENSION IF NOT EXISTS unaccent;
+CREATE FUNCTION parley_unaccent(text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+    RETURN unaccent('unaccent'::regdictionary, $1);
+ALTER TABLE messages ADD COLUMN search tsvector
+    GENERATED ALWAYS AS (to_tsvector('simple', parley_unaccent(body))) STORED;
+CREATE INDEX messages_search ON messages USING gin (search) WHERE event IS NULL;

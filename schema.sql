@@ -60,7 +60,8 @@ CREATE TABLE messages (
     client_id  TEXT,
     event      TEXT CHECK (event IN ('closed', 'reopened', 'assigned')),
     created_at TEXT NOT NULL,
-    attachment_id TEXT REFERENCES attachments (id)
+    attachment_id TEXT REFERENCES attachments (id),
+    private    INTEGER NOT NULL DEFAULT 0         -- a note for agents only (migration 6)
 );
 CREATE INDEX messages_by_chat ON messages (chat_id, seq);
 -- Idempotency: one message per (chat, author, client_id).
@@ -118,3 +119,36 @@ CREATE INDEX webhook_deliveries_by_enqueue ON webhook_deliveries (enqueued_at);
 -- seconds.
 CREATE TABLE session_epoch (epoch INTEGER NOT NULL);
 INSERT INTO session_epoch VALUES (0);
+
+-- The agents' tools (migration 6). A chat's labels, each 1-32 characters, at most 20.
+CREATE TABLE chat_labels (
+    chat_id TEXT NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
+    label   TEXT NOT NULL,
+    PRIMARY KEY (chat_id, label)
+) WITHOUT ROWID;
+CREATE INDEX chat_labels_by_label ON chat_labels (label, chat_id);
+
+-- Canned responses: `shortcut` is what an agent types after `/`.
+CREATE TABLE canned_responses (
+    id         TEXT PRIMARY KEY,
+    shortcut   TEXT NOT NULL UNIQUE,
+    body       TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
+-- Full-text search over the bodies of people's messages (not system events): an
+-- external-content FTS5 index kept by triggers, so in the same transaction as the row.
+-- remove_diacritics makes "deja" find "déjà".
+CREATE VIRTUAL TABLE messages_fts USING fts5 (
+    body,
+    content = 'messages',
+    content_rowid = 'seq',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN new.event IS NULL BEGIN
+    INSERT INTO messages_fts (rowid, body) VALUES (new.seq, new.body);
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.event IS NULL BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', old.seq, old.body);
+END;

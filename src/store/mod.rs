@@ -33,7 +33,7 @@ pub use writer::Writer;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// `PRAGMA user_version` of a database that has [`SCHEMA`]; bump it with each migration.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Ordered migrations: `MIGRATIONS[i]` takes a database from version `i + 1` to `i + 2`.
 const MIGRATIONS: &[&str] = &[
@@ -41,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/3_webhooks.sql"),
     include_str!("migrations/4_unread_counts.sql"),
     include_str!("migrations/5_session_epoch.sql"),
+    include_str!("migrations/6_agent_tools.sql"),
 ];
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;

@@ -18,14 +18,14 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::DomainError;
 use crate::store::sql::{Db, DbError, DbResult};
 
-/// The whole schema of a new database: migration 1.
+/// The whole schema, applied to an empty database.
 const SCHEMA: &str = include_str!("../../schema.postgres.sql");
 
-/// Ordered migrations: `MIGRATIONS[i]` takes the database to version `i + 1`.
-const MIGRATIONS: &[&str] = &[SCHEMA];
+/// Ordered migrations: `MIGRATIONS[i]` takes a database from version `i + 1` to `i + 2`.
+const MIGRATIONS: &[&str] = &[include_str!("migrations_postgres/2_agent_tools.sql")];
 
 /// The version a migrated database has.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64 + 1;
 
 /// Held while migrating, so instances starting at once never migrate twice (an arbitrary
 /// constant: "parley" in ASCII).
@@ -96,8 +96,12 @@ fn migrate_locked(client: &mut Client) -> DbResult<()> {
         )));
     }
     let mut tx = client.transaction()?;
-    for migration in MIGRATIONS.iter().skip(version as usize) {
-        tx.batch_execute(migration)?;
+    if version == 0 {
+        tx.batch_execute(SCHEMA)?;
+    } else {
+        for migration in MIGRATIONS.iter().skip((version - 1) as usize) {
+            tx.batch_execute(migration)?;
+        }
     }
     tx.execute("UPDATE parley_schema SET version = $1", &[&SCHEMA_VERSION])?;
     tx.commit()?;

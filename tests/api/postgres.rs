@@ -278,3 +278,67 @@ async fn the_command_line_works_on_postgresql_and_backup_points_to_pg_dump() {
     assert!(!ok && out.contains("pg_dump"), "{out}");
     assert!(!backup.exists());
 }
+
+/// Every table's columns (name, type, nullability, default) and every index, in order.
+fn shape(client: &mut postgres::Client) -> Vec<String> {
+    let mut shape: Vec<String> = client
+        .query(
+            "SELECT table_name, column_name, data_type, is_nullable, coalesce(column_default, '')
+             FROM information_schema.columns WHERE table_schema = 'public'
+             ORDER BY table_name, column_name",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (0..5)
+                .map(|i| r.get::<_, String>(i))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    shape.extend(
+        client
+            .query(
+                "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0)),
+    );
+    shape
+}
+
+#[tokio::test]
+async fn a_version_1_postgresql_database_migrates_to_the_shape_of_a_fresh_one() {
+    let Some(cluster) = pg::cluster() else {
+        return;
+    };
+    let (old, fresh) = (cluster.empty_database(), cluster.empty_database());
+    let (old_shape, fresh_shape, version) = pg::Cluster::with_client(&old, move |client| {
+        client
+            .batch_execute(include_str!(
+                "../../src/store/testdata/schema_postgres_v1.sql"
+            ))
+            .unwrap();
+        client
+            .batch_execute(
+                "CREATE TABLE parley_schema (version BIGINT NOT NULL);
+                 INSERT INTO parley_schema VALUES (1)",
+            )
+            .unwrap();
+        parley::store::postgres::migrate(client).unwrap();
+        // Twice changes nothing.
+        parley::store::postgres::migrate(client).unwrap();
+        let version: i64 = client
+            .query_one("SELECT version FROM parley_schema", &[])
+            .unwrap()
+            .get(0);
+        let mut fresh_client = postgres::Client::connect(&fresh, postgres::NoTls).unwrap();
+        parley::store::postgres::migrate(&mut fresh_client).unwrap();
+        (shape(client), shape(&mut fresh_client), version)
+    });
+    assert_eq!(version, parley::store::postgres::SCHEMA_VERSION);
+    assert_eq!(old_shape, fresh_shape);
+}

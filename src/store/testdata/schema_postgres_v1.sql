@@ -1,0 +1,110 @@
+-- Parley's tables on PostgreSQL: the same tables, columns and meanings as schema.sql
+-- (read that file for the comments on each), in PostgreSQL's types. A server applies
+-- this file to an empty database as migration 1 and records the version in
+-- parley_schema; later changes go in ordered migrations (src/store/postgres.rs).
+
+CREATE TABLE agents (
+    id            TEXT PRIMARY KEY,
+    email         TEXT NOT NULL UNIQUE,
+    name          TEXT NOT NULL,
+    role          TEXT NOT NULL CHECK (role IN ('admin', 'agent')),
+    password_hash TEXT NOT NULL,
+    disabled      BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at    TEXT NOT NULL
+);
+
+CREATE TABLE visitors (
+    id         TEXT PRIMARY KEY,
+    name       TEXT,
+    email      TEXT,
+    page_url   TEXT,
+    created_at TEXT NOT NULL
+);
+
+CREATE TABLE tokens (
+    hash       BYTEA PRIMARY KEY,
+    kind       TEXT NOT NULL CHECK (kind IN ('visitor', 'agent')),
+    owner_id   TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT
+);
+CREATE INDEX tokens_by_owner ON tokens (owner_id);
+
+CREATE TABLE chats (
+    id                 TEXT PRIMARY KEY,
+    visitor_id         TEXT NOT NULL REFERENCES visitors (id) ON DELETE CASCADE,
+    status             TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+    assignee_id        TEXT REFERENCES agents (id),
+    created_at         TEXT NOT NULL,
+    last_seq           BIGINT NOT NULL DEFAULT 0,
+    last_message_at    TEXT,
+    visitor_read_seq   BIGINT NOT NULL DEFAULT 0,
+    agent_read_seq     BIGINT NOT NULL DEFAULT 0,
+    closed_at          TEXT,
+    unread_for_agents  BIGINT NOT NULL DEFAULT 0,
+    unread_for_visitor BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX chats_by_visitor ON chats (visitor_id, status);
+CREATE INDEX chats_by_activity ON chats (last_seq);
+
+-- The one counter every message seq comes from (see store::messages::next_seq): its row
+-- lock, held to commit, makes seq order commit order across every instance.
+CREATE TABLE seq_counter (value BIGINT NOT NULL);
+INSERT INTO seq_counter VALUES (0);
+
+CREATE TABLE attachments (
+    id           TEXT PRIMARY KEY,
+    chat_id      TEXT NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
+    name         TEXT NOT NULL,
+    size         BIGINT NOT NULL,
+    content_type TEXT NOT NULL,
+    data         BYTEA NOT NULL,
+    created_at   TEXT NOT NULL
+);
+CREATE INDEX attachments_by_chat ON attachments (chat_id);
+
+CREATE TABLE messages (
+    seq           BIGINT PRIMARY KEY,
+    id            TEXT NOT NULL UNIQUE,
+    chat_id       TEXT NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
+    sender        TEXT NOT NULL CHECK (sender IN ('visitor', 'agent', 'system')),
+    author_id     TEXT,
+    body          TEXT NOT NULL,
+    client_id     TEXT,
+    event         TEXT CHECK (event IN ('closed', 'reopened', 'assigned')),
+    created_at    TEXT NOT NULL,
+    attachment_id TEXT REFERENCES attachments (id)
+);
+CREATE INDEX messages_by_chat ON messages (chat_id, seq);
+CREATE UNIQUE INDEX messages_by_client_id ON messages (chat_id, author_id, client_id)
+    WHERE client_id IS NOT NULL;
+
+CREATE TABLE webhooks (
+    id         TEXT PRIMARY KEY,
+    url        TEXT NOT NULL,
+    events     TEXT NOT NULL,
+    secret     TEXT NOT NULL,
+    disabled   BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at TEXT NOT NULL
+);
+
+CREATE TABLE webhook_deliveries (
+    seq             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id              TEXT NOT NULL UNIQUE,
+    webhook_id      TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    event           TEXT NOT NULL,
+    chat_id         TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    enqueued_at     BIGINT NOT NULL,
+    attempts        BIGINT NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT NOT NULL,
+    delivered_at    BIGINT,
+    failed_at       BIGINT,
+    last_error      TEXT
+);
+CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (webhook_id, chat_id, seq)
+    WHERE delivered_at IS NULL AND failed_at IS NULL;
+CREATE INDEX webhook_deliveries_by_enqueue ON webhook_deliveries (enqueued_at);
+
+CREATE TABLE session_epoch (epoch BIGINT NOT NULL);
+INSERT INTO session_epoch VALUES (0);
