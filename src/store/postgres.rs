@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, IsolationLevel, NoTls};
+use postgres::{Client, IsolationLevel};
+use tokio_postgres_rustls::MakeRustlsConnect;
 use r2d2_postgres::PostgresConnectionManager;
 use tokio_util::sync::CancellationToken;
 
@@ -37,7 +38,22 @@ pub const CHANNEL: &str = "parley";
 /// How long a connection may take to open before the store gives up on it.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+type Pool = r2d2::Pool<PostgresConnectionManager<MakeRustlsConnect>>;
+
+/// TLS for connections over the network, verified against the Mozilla roots: used as the
+/// URL's `sslmode` says (`prefer` by default, `require` to insist; a Unix socket never
+/// needs it). The crypto provider is named, since the binary links more than one.
+fn tls() -> MakeRustlsConnect {
+    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    MakeRustlsConnect::new(config)
+}
 
 /// Handle to a PostgreSQL database, cheap to clone.
 #[derive(Clone)]
@@ -64,7 +80,7 @@ pub fn parse_url(url: &str) -> Result<postgres::Config, DbError> {
 
 /// Opens one connection (for migrations, the CLI and the listener).
 pub fn connect(config: &postgres::Config) -> DbResult<Client> {
-    Ok(config.connect(NoTls)?)
+    Ok(config.connect(tls())?)
 }
 
 /// Brings the database to [`SCHEMA_VERSION`] under an advisory lock: a second instance
@@ -115,7 +131,7 @@ impl PgStore {
         let mut client = connect(&config)?;
         migrate(&mut client)?;
         drop(client);
-        let manager = PostgresConnectionManager::new(config.clone(), NoTls);
+        let manager = PostgresConnectionManager::new(config.clone(), tls());
         let pool = r2d2::Pool::builder()
             .max_size(connections)
             .min_idle(Some(1))
