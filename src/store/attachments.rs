@@ -49,7 +49,7 @@ pub fn insert(
             // Closed here, before the transaction ends.
             blob.close()?;
         }
-        Db::Postgres(tx) => {
+        Db::Postgres(tx, _) => {
             // A field of binary COPY has a 32-bit length (and a BYTEA holds at most 1 GiB).
             let data_len = i32::try_from(size)
                 .map_err(|_| DbError::Other(format!("an attachment of {size} bytes")))?;

@@ -13,11 +13,10 @@ use std::time::Duration;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, IsolationLevel};
 use tokio_postgres_rustls::MakeRustlsConnect;
-use r2d2_postgres::PostgresConnectionManager;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::DomainError;
-use crate::store::sql::{Db, DbError, DbResult};
+use crate::store::sql::{Db, DbError, DbResult, Statements};
 
 /// The whole schema, applied to an empty database.
 const SCHEMA: &str = include_str!("../../schema.postgres.sql");
@@ -38,12 +37,45 @@ pub const CHANNEL: &str = "parley";
 /// How long a connection may take to open before the store gives up on it.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-type Pool = r2d2::Pool<PostgresConnectionManager<MakeRustlsConnect>>;
+type Pool = r2d2::Pool<Manager>;
+
+/// A pooled connection with the statements prepared on it.
+pub struct PooledClient {
+    client: Client,
+    statements: Statements,
+}
+
+/// Opens pooled connections. A checkout is not tested with a round trip (r2d2's default):
+/// that would add one to every job. A connection that broke is seen by `has_broken` when it
+/// comes back, or fails the one job it is given, and the pool opens a new one.
+pub struct Manager {
+    config: postgres::Config,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = PooledClient;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<PooledClient, postgres::Error> {
+        Ok(PooledClient {
+            client: self.config.connect(tls())?,
+            statements: Statements::new(),
+        })
+    }
+
+    fn is_valid(&self, conn: &mut PooledClient) -> Result<(), postgres::Error> {
+        conn.client.simple_query("").map(drop)
+    }
+
+    fn has_broken(&self, conn: &mut PooledClient) -> bool {
+        conn.client.is_closed()
+    }
+}
 
 /// TLS for connections over the network, verified against the Mozilla roots: used as the
 /// URL's `sslmode` says (`prefer` by default, `require` to insist; a Unix socket never
 /// needs it). The crypto provider is named, since the binary links more than one.
-fn tls() -> MakeRustlsConnect {
+fn tls() -> Tls {
     let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -52,7 +84,29 @@ fn tls() -> MakeRustlsConnect {
     .expect("ring supports the default TLS versions")
     .with_root_certificates(roots)
     .with_no_client_auth();
-    MakeRustlsConnect::new(config)
+    Tls(MakeRustlsConnect::new(config))
+}
+
+/// [`MakeRustlsConnect`] that connects over a Unix socket too: there the driver asks for a
+/// TLS connector for an empty host name, which rustls refuses as no DNS name, though it
+/// never uses it (PostgreSQL offers no TLS on a Unix socket).
+#[derive(Clone)]
+pub struct Tls(MakeRustlsConnect);
+
+impl postgres::tls::MakeTlsConnect<postgres::Socket> for Tls {
+    type Stream = <MakeRustlsConnect as postgres::tls::MakeTlsConnect<postgres::Socket>>::Stream;
+    type TlsConnect =
+        <MakeRustlsConnect as postgres::tls::MakeTlsConnect<postgres::Socket>>::TlsConnect;
+    type Error = <MakeRustlsConnect as postgres::tls::MakeTlsConnect<postgres::Socket>>::Error;
+
+    fn make_tls_connect(&mut self, hostname: &str) -> Result<Self::TlsConnect, Self::Error> {
+        let name = if hostname.is_empty() {
+            "localhost"
+        } else {
+            hostname
+        };
+        postgres::tls::MakeTlsConnect::<postgres::Socket>::make_tls_connect(&mut self.0, name)
+    }
 }
 
 /// Handle to a PostgreSQL database, cheap to clone.
@@ -131,9 +185,12 @@ impl PgStore {
         let mut client = connect(&config)?;
         migrate(&mut client)?;
         drop(client);
-        let manager = PostgresConnectionManager::new(config.clone(), tls());
+        let manager = Manager {
+            config: config.clone(),
+        };
         let pool = r2d2::Pool::builder()
             .max_size(connections)
+            .test_on_check_out(false)
             .min_idle(Some(1))
             .connection_timeout(CONNECT_TIMEOUT)
             .build(manager)?;
@@ -163,14 +220,15 @@ impl PgStore {
             .map_err(|_| DomainError::Unavailable)?;
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
-            let mut client = pool.get()?;
+            let mut pooled = pool.get()?;
+            let PooledClient { client, statements } = &mut *pooled;
             let tx = client
                 .build_transaction()
                 .isolation_level(IsolationLevel::ReadCommitted)
                 .read_only(read_only)
                 .start()
                 .map_err(DbError::from)?;
-            let db = Db::postgres(tx);
+            let db = Db::postgres_cached(tx, statements);
             let result = catch_unwind(AssertUnwindSafe(|| job(&db)))
                 .unwrap_or_else(|_| Err(DomainError::internal("a database job panicked")));
             let tx = db

@@ -10,6 +10,7 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 /// Which database a [`Db`] speaks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +23,32 @@ pub enum Backend {
 /// PostgreSQL: one transaction on a pooled connection).
 pub enum Db<'a> {
     Sqlite(&'a rusqlite::Connection),
-    Postgres(RefCell<postgres::Transaction<'a>>),
+    /// The transaction, and its connection's prepared statements when it keeps them.
+    Postgres(
+        RefCell<postgres::Transaction<'a>>,
+        RefCell<Option<&'a mut Statements>>,
+    ),
+}
+
+/// A PostgreSQL connection's prepared statements by their text: preparing is a round trip
+/// of its own, so each statement is prepared once per pooled connection (as rusqlite's
+/// `prepare_cached` does for SQLite). The set of statements is fixed by the code.
+pub type Statements = HashMap<String, postgres::Statement>;
+
+/// The prepared statement for `sql` (`?N` placeholders) on this transaction's connection.
+fn prepared(
+    tx: &mut postgres::Transaction<'_>,
+    cache: &mut Option<&mut Statements>,
+    sql: &str,
+) -> DbResult<postgres::Statement> {
+    if let Some(statement) = cache.as_ref().and_then(|c| c.get(sql)) {
+        return Ok(statement.clone());
+    }
+    let statement = tx.prepare(to_postgres(sql).as_ref())?;
+    if let Some(cache) = cache {
+        cache.insert(sql.to_string(), statement.clone());
+    }
+    Ok(statement)
 }
 
 /// A value both drivers can bind.
@@ -125,14 +151,20 @@ pub fn to_postgres(sql: &str) -> Cow<'_, str> {
 }
 
 impl<'a> Db<'a> {
+    /// A transaction that prepares each statement anew (one-off connections: the CLI).
     pub fn postgres(tx: postgres::Transaction<'a>) -> Self {
-        Db::Postgres(RefCell::new(tx))
+        Db::Postgres(RefCell::new(tx), RefCell::new(None))
+    }
+
+    /// A transaction on a pooled connection that keeps its prepared `statements`.
+    pub fn postgres_cached(tx: postgres::Transaction<'a>, statements: &'a mut Statements) -> Self {
+        Db::Postgres(RefCell::new(tx), RefCell::new(Some(statements)))
     }
 
     pub fn backend(&self) -> Backend {
         match self {
             Db::Sqlite(_) => Backend::Sqlite,
-            Db::Postgres(_) => Backend::Postgres,
+            Db::Postgres(..) => Backend::Postgres,
         }
     }
 
@@ -140,7 +172,7 @@ impl<'a> Db<'a> {
     pub fn sqlite(&self) -> Option<&rusqlite::Connection> {
         match self {
             Db::Sqlite(conn) => Some(conn),
-            Db::Postgres(_) => None,
+            Db::Postgres(..) => None,
         }
     }
 
@@ -148,7 +180,7 @@ impl<'a> Db<'a> {
     pub fn into_postgres(self) -> Option<postgres::Transaction<'a>> {
         match self {
             Db::Sqlite(_) => None,
-            Db::Postgres(tx) => Some(tx.into_inner()),
+            Db::Postgres(tx, _) => Some(tx.into_inner()),
         }
     }
 
@@ -158,11 +190,11 @@ impl<'a> Db<'a> {
             Db::Sqlite(conn) => Ok(conn
                 .prepare_cached(sql)?
                 .execute(rusqlite::params_from_iter(params.iter().map(|p| p.lite())))?),
-            Db::Postgres(tx) => {
+            Db::Postgres(tx, cache) => {
                 let params: Vec<_> = params.iter().map(|p| p.pg()).collect();
-                Ok(tx
-                    .borrow_mut()
-                    .execute(to_postgres(sql).as_ref(), &params)? as usize)
+                let mut tx = tx.borrow_mut();
+                let statement = prepared(&mut tx, &mut cache.borrow_mut(), sql)?;
+                Ok(tx.execute(&statement, &params)? as usize)
             }
         }
     }
@@ -172,7 +204,7 @@ impl<'a> Db<'a> {
     pub fn notify(&self, payload: &str) -> DbResult<()> {
         match self {
             Db::Sqlite(_) => Ok(()),
-            Db::Postgres(tx) => {
+            Db::Postgres(tx, _) => {
                 let channel = crate::store::postgres::CHANNEL;
                 tx.borrow_mut()
                     .execute("SELECT pg_notify($1, $2)", &[&channel, &payload])?;
@@ -187,7 +219,7 @@ impl<'a> Db<'a> {
     pub fn try_exclusive(&self, key: i64) -> DbResult<bool> {
         match self {
             Db::Sqlite(_) => Ok(true),
-            Db::Postgres(tx) => Ok(tx
+            Db::Postgres(tx, _) => Ok(tx
                 .borrow_mut()
                 .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&key])?
                 .try_get(0)?),
@@ -198,7 +230,7 @@ impl<'a> Db<'a> {
     pub fn execute_batch(&self, sql: &str) -> DbResult<()> {
         match self {
             Db::Sqlite(conn) => Ok(conn.execute_batch(sql)?),
-            Db::Postgres(tx) => Ok(tx.borrow_mut().batch_execute(sql)?),
+            Db::Postgres(tx, _) => Ok(tx.borrow_mut().batch_execute(sql)?),
         }
     }
 
@@ -220,9 +252,11 @@ impl<'a> Db<'a> {
                 }
                 Ok(out)
             }
-            Db::Postgres(tx) => {
+            Db::Postgres(tx, cache) => {
                 let params: Vec<_> = params.iter().map(|p| p.pg()).collect();
-                let rows = tx.borrow_mut().query(to_postgres(sql).as_ref(), &params)?;
+                let mut tx = tx.borrow_mut();
+                let statement = prepared(&mut tx, &mut cache.borrow_mut(), sql)?;
+                let rows = tx.query(&statement, &params)?;
                 rows.iter().map(|row| map(&Row::Postgres(row))).collect()
             }
         }
@@ -245,11 +279,11 @@ impl<'a> Db<'a> {
                     None => Ok(None),
                 }
             }
-            Db::Postgres(tx) => {
+            Db::Postgres(tx, cache) => {
                 let params: Vec<_> = params.iter().map(|p| p.pg()).collect();
-                let row = tx
-                    .borrow_mut()
-                    .query_opt(to_postgres(sql).as_ref(), &params)?;
+                let mut tx = tx.borrow_mut();
+                let statement = prepared(&mut tx, &mut cache.borrow_mut(), sql)?;
+                let row = tx.query_opt(&statement, &params)?;
                 row.map(|row| map(&Row::Postgres(&row))).transpose()
             }
         }
