@@ -240,7 +240,8 @@ fn export(config: &Config, chat_id: &str, format: ExportFormat) -> CliResult {
     Ok(())
 }
 
-/// A transcript a person can read: one block per message, system events in brackets.
+/// A transcript a person can read: one block per message, system events in brackets,
+/// private notes marked as such (the export is for the agents).
 pub fn transcript(chat: &Chat, messages: &[Message]) -> String {
     use std::fmt::Write;
     let visitor = &chat.visitor;
@@ -263,7 +264,14 @@ pub fn transcript(chat: &Chat, messages: &[Message]) -> String {
             let _ = writeln!(out, "\n[{}] -- {} --", m.created_at, m.body);
             continue;
         }
-        let _ = writeln!(out, "\n[{}] {} ({}):", m.created_at, who, m.sender.as_str());
+        let note = if m.private { ", private note" } else { "" };
+        let _ = writeln!(
+            out,
+            "\n[{}] {} ({}{note}):",
+            m.created_at,
+            who,
+            m.sender.as_str()
+        );
         for line in m.body.lines() {
             let _ = writeln!(out, "  {line}");
         }

@@ -52,6 +52,44 @@ impl ClientId {
     }
 }
 
+/// Longest label, in characters.
+pub const MAX_LABEL_CHARS: usize = 32;
+
+/// Most labels one chat may have.
+pub const MAX_LABELS: usize = 20;
+
+/// One label: trimmed, 1–32 characters, no control or bidi override characters, something
+/// visible. Kept as typed otherwise (`VIP` and `vip` are two labels).
+pub fn parse_label(raw: &str) -> Result<String, DomainError> {
+    text::check_line("label", raw, MAX_LABEL_CHARS).map_err(|e| DomainError::invalid(e.to_string()))
+}
+
+/// A chat's set of labels: each one valid (see [`parse_label`]), duplicates dropped, sorted,
+/// at most 20.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labels(Vec<String>);
+
+impl Labels {
+    pub fn parse(raw: Vec<String>) -> Result<Self, DomainError> {
+        let mut labels = raw
+            .iter()
+            .map(|label| parse_label(label))
+            .collect::<Result<Vec<_>, _>>()?;
+        labels.sort();
+        labels.dedup();
+        if labels.len() > MAX_LABELS {
+            return Err(DomainError::invalid(format!(
+                "a chat may have at most {MAX_LABELS} labels"
+            )));
+        }
+        Ok(Self(labels))
+    }
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+}
+
 /// A person's display name: trimmed, 1–100 characters.
 /// A person's display name: trimmed, 1–100 characters, no control or bidi override
 /// characters (which can make "Support Team" read backwards), something visible.
@@ -140,6 +178,25 @@ mod tests {
         assert!(ClientId::parse(String::new()).is_err());
         assert!(ClientId::parse("a b".into()).is_err());
         assert!(ClientId::parse("é".into()).is_err());
+    }
+
+    #[test]
+    fn labels_are_trimmed_sorted_and_deduplicated() {
+        let labels = Labels::parse(vec![" vip ".into(), "billing".into(), "vip".into()]).unwrap();
+        assert_eq!(labels.as_slice(), ["billing", "vip"]);
+        assert_eq!(parse_label(&"é".repeat(32)).unwrap(), "é".repeat(32));
+    }
+
+    #[test]
+    fn bad_labels_are_refused() {
+        for raw in ["", "  ", "a\nb", "\u{202E}vip", "\u{200B}"] {
+            assert!(parse_label(raw).is_err(), "{raw:?}");
+        }
+        assert!(parse_label(&"x".repeat(33)).is_err());
+        let many = (0..21).map(|i| format!("l{i}")).collect();
+        assert!(Labels::parse(many).is_err());
+        let twenty = (0..20).map(|i| format!("l{i}")).collect();
+        assert!(Labels::parse(twenty).is_ok());
     }
 
     #[test]

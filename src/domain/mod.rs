@@ -2,9 +2,11 @@
 //! the rules' error type. Nothing here knows of HTTP, SQL or threads.
 
 pub mod caller;
+pub mod canned;
 pub mod error;
 pub mod input;
 pub mod model;
+pub mod search;
 pub mod text;
 
 pub use caller::Caller;

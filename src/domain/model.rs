@@ -144,6 +144,8 @@ pub struct Message {
     pub event: Option<String>,
     #[schema(required = true)]
     pub attachment: Option<Attachment>,
+    /// A private note: written by an agent for the agents, never shown to the visitor.
+    pub private: bool,
     #[schema(format = DateTime)]
     pub created_at: String,
 }
@@ -180,7 +182,8 @@ pub struct Chat {
     pub assignee: Option<Agent>,
     #[schema(format = DateTime)]
     pub created_at: String,
-    /// The `seq` of the chat's latest message (0 for none).
+    /// The `seq` of the chat's latest message (0 for none). A visitor is shown its latest
+    /// message that is not a private note, here and in `last_message(_at)`.
     #[schema(minimum = 0)]
     pub last_seq: i64,
     #[schema(required = true, format = DateTime)]
@@ -190,9 +193,12 @@ pub struct Chat {
     /// Visitor messages the agents have not read yet.
     #[schema(minimum = 0)]
     pub unread: i64,
-    /// Agent messages the visitor has not read yet (an extension for the visitor's side).
+    /// Agent messages the visitor has not read yet (an extension for the visitor's side;
+    /// private notes are not counted).
     #[schema(minimum = 0)]
     pub unread_by_visitor: i64,
+    /// The agents' labels, sorted; always empty for the chat's visitor.
+    pub labels: Vec<String>,
     /// Read markers; sent in poll answers as `read`, not as part of the chat.
     #[serde(skip)]
     pub read: ReadMarkers,

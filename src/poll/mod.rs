@@ -387,6 +387,7 @@ mod tests {
             client_id: None,
             event: None,
             attachment: None,
+            private: false,
             created_at: String::new(),
         };
         let chat = Chat {
@@ -400,6 +401,7 @@ mod tests {
             last_message: Some(message.clone()),
             unread: 1,
             unread_by_visitor: 0,
+            labels: Vec::new(),
             read: Default::default(),
         };
         Published {

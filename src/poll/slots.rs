@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 /// Why a held poll was told to end before anything changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +22,8 @@ struct Signal {
     id: u64,
     notify: Notify,
     revoked: AtomicBool,
+    /// When the poll took its place: its wait is counted from here.
+    claimed_at: Instant,
 }
 
 impl Signal {
@@ -65,6 +68,12 @@ impl PollSlot {
             SlotEnd::Evicted
         }
     }
+
+    /// When the poll took this place (kept here, not in the parked future, which must stay
+    /// small): a poll that waits again counts its wait from this instant.
+    pub fn claimed_at(&self) -> Instant {
+        self.signal.claimed_at
+    }
 }
 
 impl Drop for PollSlot {
@@ -97,6 +106,7 @@ impl PollSlots {
             id,
             notify: Notify::new(),
             revoked: AtomicBool::new(false),
+            claimed_at: Instant::now(),
         });
         let mut by_token = self.lock();
         // Most tokens hold one poll at a time: room for one, not the default four.

@@ -1,7 +1,9 @@
-//! Who may see a chat: agents see every chat, a visitor only its own.
+//! Who may see a chat, and what of it: agents see every chat, a visitor only its own and
+//! never its private notes or labels.
 
-use crate::domain::{Caller, DomainError};
+use crate::domain::{Caller, Chat, DomainError};
 use crate::store::chats::{self, Access};
+use crate::store::messages::{self, Shown};
 use crate::store::Db;
 
 /// The chat if `caller` may see it (see [`ensure_visible`]).
@@ -19,6 +21,45 @@ pub fn ensure_visible(caller: &Caller, chat_visitor_id: &str) -> Result<(), Doma
         Caller::Visitor { id } if id == chat_visitor_id => Ok(()),
         Caller::Visitor { .. } => Err(DomainError::NotFound),
     }
+}
+
+/// Which messages `caller` may read.
+pub fn shown_to(caller: &Caller) -> Shown {
+    if caller.is_agent() {
+        Shown::All
+    } else {
+        Shown::Public
+    }
+}
+
+/// The chat as `caller` may see it (see [`for_visitor`]). Call once `last_message` is set.
+pub fn chat_for(db: &Db, caller: &Caller, chat: Chat) -> Result<Chat, DomainError> {
+    if caller.is_agent() {
+        Ok(chat)
+    } else {
+        for_visitor(db, chat)
+    }
+}
+
+/// The chat as its visitor sees it: no labels, and when the latest message is a private
+/// note, the latest one that is not stands in `last_message`, `last_seq` and
+/// `last_message_at`, so nothing there moves for a note. Read markers are shown at most at
+/// that seq. (`unread_by_visitor` never counts notes.) Call once `last_message` is set.
+pub fn for_visitor(db: &Db, mut chat: Chat) -> Result<Chat, DomainError> {
+    chat.labels.clear();
+    let hides_a_note = match &chat.last_message {
+        Some(last) => last.private,
+        None => chat.last_seq > 0,
+    };
+    if hides_a_note {
+        let last = messages::last_public(db, &chat.id)?;
+        chat.last_seq = last.as_ref().map_or(0, |m| m.seq);
+        chat.last_message_at = last.as_ref().map(|m| m.created_at.clone());
+        chat.last_message = last;
+    }
+    chat.read.visitor = chat.read.visitor.min(chat.last_seq);
+    chat.read.agent = chat.read.agent.min(chat.last_seq);
+    Ok(chat)
 }
 
 #[cfg(test)]

@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use futures_util::future::LocalBoxFuture;
 
-use crate::domain::{self, Caller, Chat, ChatStatus, DomainError};
+use crate::domain::{self, Caller, Chat, ChatStatus, DomainError, Labels, MessageBody, Sender};
 use crate::poll::{Hub, Parked, PollSlot, Watch, Woken};
-use crate::services::access::visible_chat;
+use crate::services::access::{chat_for, for_visitor, visible_chat};
 use crate::services::bus::Bus;
 use crate::services::webhooks::Webhooks;
 use crate::store::chats::{self, Filter};
+use crate::store::messages::NewMessage;
 use crate::store::{agents, messages, Store};
 
 /// Most chats one visitor may open over its lifetime; a brake on scripted abuse.
@@ -27,12 +28,30 @@ pub enum AssigneeFilter {
     Agent(String),
 }
 
+/// Which chats an agent's list shows.
+#[derive(Debug, Clone)]
+pub struct ListFilter {
+    /// `None`: every status.
+    pub status: Option<ChatStatus>,
+    pub assignee: AssigneeFilter,
+    /// Only chats with this label (already checked with `domain::parse_label`).
+    pub label: Option<String>,
+    /// Only this visitor's chats.
+    pub visitor_id: Option<String>,
+    pub limit: usize,
+}
+
 /// A change an agent asks for; `None` leaves a field as it is.
 #[derive(Debug, Default)]
 pub struct ChatChange {
     pub status: Option<ChatStatus>,
     /// `Some(None)` unassigns.
     pub assignee_id: Option<Option<String>>,
+    /// Replaces the chat's labels.
+    pub labels: Option<Labels>,
+    /// With `assignee_id`: a private note from the acting agent, stored right after the
+    /// `assigned` system message when the assignee changes (a repeated transfer adds none).
+    pub note: Option<MessageBody>,
 }
 
 /// What the inbox poll answers: the chats changed after the cursor, and the next cursor.
@@ -68,7 +87,8 @@ impl ChatService {
             .store
             .write(move |db| {
                 if let Some(open) = chats::open_id_for_visitor(db, &visitor_id)? {
-                    return Ok((chats::find(db, &open)?.ok_or(DomainError::NotFound)?, false));
+                    let chat = chats::find(db, &open)?.ok_or(DomainError::NotFound)?;
+                    return Ok((for_visitor(db, chat)?, false));
                 }
                 if chats::count_for_visitor(db, &visitor_id)? >= MAX_CHATS_PER_VISITOR {
                     return Err(DomainError::invalid(
@@ -79,7 +99,7 @@ impl ChatService {
                 chats::insert(db, &id, &visitor_id, &domain::now())?;
                 let chat = chats::find(db, &id)?.ok_or(DomainError::NotFound)?;
                 hooks.chat_created(db, &chat)?;
-                Ok((chat, true))
+                Ok((for_visitor(db, chat)?, true))
             })
             .await?;
         if created {
@@ -93,21 +113,21 @@ impl ChatService {
         let visitor_id = caller.require_visitor()?.to_string();
         self.store
             .read(move |db| {
-                chats::current_for_visitor(db, &visitor_id)?.ok_or(DomainError::NotFound)
+                let chat =
+                    chats::current_for_visitor(db, &visitor_id)?.ok_or(DomainError::NotFound)?;
+                for_visitor(db, chat)
             })
             .await
     }
 
-    /// Chats by most recent activity (agents only); `status: None` means every status.
+    /// Chats by most recent activity (agents only).
     pub async fn list(
         &self,
         caller: &Caller,
-        status: Option<ChatStatus>,
-        assignee: AssigneeFilter,
-        limit: usize,
+        filter: ListFilter,
     ) -> Result<Vec<Chat>, DomainError> {
         let agent_id = caller.require_agent()?.to_string();
-        let assignee = match assignee {
+        let assignee = match filter.assignee {
             AssigneeFilter::Anyone => None,
             AssigneeFilter::Me => Some(agent_id),
             AssigneeFilter::Unassigned => Some(String::new()),
@@ -115,12 +135,14 @@ impl ChatService {
         };
         self.store
             .read(move |db| {
-                let filter = Filter {
-                    status,
+                let query = Filter {
+                    status: filter.status,
                     assignee: assignee.as_deref(),
-                    limit,
+                    label: filter.label.as_deref(),
+                    visitor_id: filter.visitor_id.as_deref(),
+                    limit: filter.limit,
                 };
-                Ok(chats::list(db, &filter)?)
+                Ok(chats::list(db, &query)?)
             })
             .await
     }
@@ -130,13 +152,15 @@ impl ChatService {
         self.store
             .read(move |db| {
                 visible_chat(db, &chat_id, &caller)?;
-                chats::find(db, &chat_id)?.ok_or(DomainError::NotFound)
+                let chat = chats::find(db, &chat_id)?.ok_or(DomainError::NotFound)?;
+                chat_for(db, &caller, chat)
             })
             .await
     }
 
-    /// Applies an agent's change; each effective change appends a system message, so pollers
-    /// learn of it through the same cursor.
+    /// Applies an agent's change; each effective change of status or assignee appends a
+    /// system message, so pollers learn of it through the same cursor. Labels change
+    /// quietly: they are the agents' own, and a visitor never sees them.
     pub async fn change(
         &self,
         caller: &Caller,
@@ -144,6 +168,11 @@ impl ChatService {
         change: ChatChange,
     ) -> Result<Chat, DomainError> {
         let actor_id = caller.require_agent()?.to_string();
+        if change.note.is_some() && change.assignee_id.is_none() {
+            return Err(DomainError::invalid(
+                "a note goes with a transfer: send it with assignee_id",
+            ));
+        }
         let id = chat_id.clone();
         let hooks = self.webhooks.clone();
         let bus = self.bus.clone();
@@ -151,6 +180,14 @@ impl ChatService {
             .store
             .write(move |db| {
                 let access = chats::access(db, &id)?.ok_or(DomainError::NotFound)?;
+                // Looked up before any insert (see `MessageService::append`).
+                let subscribers = match change.note {
+                    Some(_) => Some(hooks.subscribers(db, "message.created")?),
+                    None => None,
+                };
+                if let Some(labels) = &change.labels {
+                    chats::set_labels(db, &id, labels.as_slice())?;
+                }
                 let actor = messages::author(db, &actor_id)?;
                 let actor_name = actor.name.clone().unwrap_or_else(|| "an agent".into());
                 let mut changed = false;
@@ -185,7 +222,25 @@ impl ChatService {
                             None => format!("Unassigned by {actor_name}"),
                         };
                         chats::set_assignee(db, &id, assignee_id.as_deref())?;
-                        messages::insert_event(db, &id, "assigned", body, Some(actor))?;
+                        messages::insert_event(db, &id, "assigned", body, Some(actor.clone()))?;
+                        if let (Some(note), Some(subscribers)) = (change.note, &subscribers) {
+                            let note = messages::insert(
+                                db,
+                                NewMessage {
+                                    id: domain::new_id(),
+                                    chat_id: &id,
+                                    sender: Sender::Agent,
+                                    author: Some(actor),
+                                    body: note.into_inner(),
+                                    client_id: None,
+                                    event: None,
+                                    created_at: domain::now(),
+                                    attachment: None,
+                                    private: true,
+                                },
+                            )?;
+                            hooks.message_created_to(db, subscribers, &note)?;
+                        }
                         changed = true;
                     }
                 }

@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 
@@ -14,12 +16,12 @@ use crate::domain::{
     Typing,
 };
 use crate::poll::{Hub, Parked, PollSlot, Published, Watch, Woken};
-use crate::services::access::{ensure_visible, visible_chat};
+use crate::services::access::{chat_for, ensure_visible, shown_to, visible_chat};
 use crate::services::attachments::Upload;
 use crate::services::bus::Bus;
 use crate::services::limits::Limits;
 use crate::services::webhooks::Webhooks;
-use crate::store::messages::{self, NewMessage};
+use crate::store::messages::{self, NewMessage, Shown};
 use crate::store::{chats, Backend, Db, Store};
 
 /// What a message poll (or a page of history) answers.
@@ -36,13 +38,19 @@ pub struct PollAnswer {
 }
 
 impl PollAnswer {
-    /// The answer made of the one message a writer handed over.
-    fn handed_over(published: &Published, typing: Typing) -> Self {
+    /// The answer made of the one message a writer handed over. Only messages everyone may
+    /// see are handed over, so the chat as of that message is the visitor's too, but for
+    /// the agents' labels.
+    fn handed_over(published: &Published, typing: Typing, caller: &Caller) -> Self {
+        let mut chat = published.chat.clone();
+        if !caller.is_agent() {
+            chat.labels.clear();
+        }
         Self {
             messages: vec![published.message.clone()],
             next: published.message.seq,
             has_more: false,
-            chat: published.chat.clone(),
+            chat,
             typing,
             read: published.chat.read,
             state: published.state_version,
@@ -98,6 +106,7 @@ impl MessageService {
     /// Commits a visitor's or agent's message (reopening a closed chat a visitor writes to),
     /// then wakes the chat's and the inbox's pollers. Returns the message and whether it is
     /// new: a repeated `client_id` of the same author in the same chat returns the original.
+    /// A `private` message is a note for the agents: only agents may write one.
     pub async fn append(
         &self,
         caller: Caller,
@@ -105,7 +114,13 @@ impl MessageService {
         body: MessageBody,
         client_id: Option<ClientId>,
         upload: Option<Upload>,
+        private: bool,
     ) -> Result<(Message, bool), DomainError> {
+        if private && !caller.is_agent() {
+            return Err(DomainError::Forbidden(
+                "only agents may write private notes",
+            ));
+        }
         let id = chat_id.clone();
         let hooks = self.webhooks.clone();
         let hub = self.hub.clone();
@@ -152,6 +167,7 @@ impl MessageService {
                         event: None,
                         created_at: domain::now(),
                         attachment,
+                        private,
                     },
                 )?;
                 hooks.message_created_to(db, &subscribers, &message)?;
@@ -164,8 +180,10 @@ impl MessageService {
                     Backend::Postgres => messages::prev_seq(db, &id, message.seq)?,
                 };
                 // Hand the message and its chat to waiting pollers, so they answer without a
-                // read. (Not when a reopen came first: then the pollers need two messages.)
-                let published = if reopens || !hub.has_poller_at(&id, prev_seq) {
+                // read. (Not when a reopen came first: then the pollers need two messages.
+                // Never a private note: a visitor's poller must not get it, and an agent's
+                // reads it as easily.)
+                let published = if reopens || private || !hub.has_poller_at(&id, prev_seq) {
                     None
                 } else {
                     let mut chat = chats::find_bare(db, &id)?.ok_or(DomainError::NotFound)?;
@@ -211,45 +229,129 @@ impl MessageService {
                     return self
                         .read_page(caller, chat_id, request.cursor, request.limit)
                         .await
+                        .map(|(page, _)| page)
                 }
             };
+            // What the client knew of typing and read markers, for a visitor's second wait.
+            let known = request
+                .known_state
+                .unwrap_or_else(|| self.hub.state_version(chat_id));
             let watch = Watch::Chat { chat_id, after };
-            let read = || async {
-                // At the head already (a re-poll right after an answer): nothing to read, so
-                // no database read and no hop to the blocking pool.
-                let visitor = (!caller.is_agent()).then(|| caller.id());
-                if self
-                    .hub
-                    .at_head(chat_id, after, request.known_state, visitor)
-                {
-                    return Ok(None);
-                }
-                // The page is only a temporary here: kept, it would stay in the parked future.
-                let page = self
-                    .read_page(caller, chat_id, request.cursor, request.limit)
-                    .await?;
-                self.hub
-                    .note_head(chat_id, page.chat.last_seq, &page.chat.visitor.id);
-                let stale_state = request.known_state.is_some_and(|known| known != page.state);
-                Ok::<_, DomainError>((!page.messages.is_empty() || stale_state).then_some(page))
-            };
-            match self.hub.park(watch, slot, request.wait, read).await? {
+            let read = || self.read_news(caller, chat_id, request, request.known_state);
+            let woken = match self.hub.park(watch, slot, request.wait, read).await? {
                 Parked::Ready(page) => return Ok(page),
                 // Woken by the one message that follows our cursor: its writer's copy answers.
                 Parked::HandedOver(published) => {
                     return Ok(PollAnswer::handed_over(
                         &published,
                         self.hub.typing(chat_id),
+                        caller,
                     ))
                 }
-                Parked::Woken(Woken::Revoked) => return Err(DomainError::Unauthorized),
-                Parked::Woken(_) => {}
+                Parked::Woken(woken) => woken,
+            };
+            match woken {
+                Woken::Revoked => Err(DomainError::Unauthorized),
+                // A visitor woken by what it may not see (a private note) waits on. (Awaited
+                // after the match on `Parked`: within it, the matched value would stay in
+                // this future for the whole second wait.)
+                Woken::Change if !caller.is_agent() => {
+                    self.wait_on(caller, chat_id, request, slot, known).await
+                }
+                _ => self
+                    .read_page(caller, chat_id, request.cursor, request.limit)
+                    .await
+                    .map(|(page, _)| page),
             }
-            self.read_page(caller, chat_id, request.cursor, request.limit)
-                .await
         }
     }
 
+    /// A parked poll's read: the page, if it has news for a poller that knows state
+    /// `known` (messages after its cursor, or newer typing/read markers), else `None`.
+    #[allow(clippy::manual_async_fn, reason = "an async fn copies its arguments")]
+    fn read_news<'a>(
+        &'a self,
+        caller: &'a Caller,
+        chat_id: &'a str,
+        request: &'a PollRequest,
+        known: Option<u64>,
+    ) -> impl Future<Output = Result<Option<PollAnswer>, DomainError>> + 'a {
+        async move {
+            let Cursor::After(after) = request.cursor else {
+                // A page of history is never held: it is the answer.
+                let (page, _) = self
+                    .read_page(caller, chat_id, request.cursor, request.limit)
+                    .await?;
+                return Ok(Some(page));
+            };
+            // At the head already (a re-poll right after an answer): nothing to read, so no
+            // database read and no hop to the blocking pool.
+            let visitor = (!caller.is_agent()).then(|| caller.id());
+            if self.hub.at_head(chat_id, after, known, visitor) {
+                return Ok(None);
+            }
+            // The page is only a temporary here: kept, it would stay in the parked future.
+            let (page, head) = self
+                .read_page(caller, chat_id, Cursor::After(after), request.limit)
+                .await?;
+            self.hub.note_head(chat_id, head, &page.chat.visitor.id);
+            let stale_state = known.is_some_and(|known| known != page.state);
+            Ok((!page.messages.is_empty() || stale_state).then_some(page))
+        }
+    }
+
+    /// A visitor's poll woken by a change it may not see (a private note: notes wake every
+    /// poller of their chat) parks again for the rest of its wait, answering as a poll does
+    /// for anything it may see, typing and read markers newer than `known` included.
+    ///
+    /// Boxed, and only reached after such a wake: the first wait's future stays as small.
+    fn wait_on<'a>(
+        &'a self,
+        caller: &'a Caller,
+        chat_id: &'a str,
+        request: &'a PollRequest,
+        slot: &'a PollSlot,
+        known: u64,
+    ) -> LocalBoxFuture<'a, Result<PollAnswer, DomainError>> {
+        Box::pin(async move {
+            let deadline = slot.claimed_at() + request.wait;
+            let Cursor::After(after) = request.cursor else {
+                // Only a poll after a cursor parks: a page of history is never held.
+                return self
+                    .read_page(caller, chat_id, request.cursor, request.limit)
+                    .await
+                    .map(|(page, _)| page);
+            };
+            loop {
+                let wait = deadline.saturating_duration_since(Instant::now());
+                if wait.is_zero() || self.hub.is_shutting_down() {
+                    break;
+                }
+                let watch = Watch::Chat { chat_id, after };
+                let read = || self.read_news(caller, chat_id, request, Some(known));
+                match self.hub.park(watch, slot, wait, read).await? {
+                    Parked::Ready(page) => return Ok(page),
+                    Parked::HandedOver(published) => {
+                        return Ok(PollAnswer::handed_over(
+                            &published,
+                            self.hub.typing(chat_id),
+                            caller,
+                        ))
+                    }
+                    Parked::Woken(Woken::Revoked) => return Err(DomainError::Unauthorized),
+                    Parked::Woken(Woken::Change) => {}
+                    Parked::Woken(_) => break,
+                }
+            }
+            self.read_page(caller, chat_id, request.cursor, request.limit)
+                .await
+                .map(|(page, _)| page)
+        })
+    }
+
+    /// A page as the caller may see it, and the chat's last seq (notes included: what the
+    /// hub's head must know).
+    ///
     /// Boxed, so a parked poll's future holds only what it waits with: inline, a read's
     /// state (its answer, the pool's and the blocking task's futures) would more than double
     /// the memory each of 10,000 held polls costs.
@@ -259,7 +361,7 @@ impl MessageService {
         chat_id: &str,
         cursor: Cursor,
         limit: usize,
-    ) -> LocalBoxFuture<'a, Result<PollAnswer, DomainError>> {
+    ) -> LocalBoxFuture<'a, Result<(PollAnswer, i64), DomainError>> {
         let caller = caller.clone();
         let id = chat_id.to_string();
         // The version is read before the state it describes, so it never claims too much.
@@ -269,14 +371,16 @@ impl MessageService {
             // One read of the chat serves the access check, the markers and the answer.
             let mut chat = chats::find_bare(db, &id)?.ok_or(DomainError::NotFound)?;
             ensure_visible(&caller, &chat.visitor.id)?;
+            let head = chat.last_seq;
+            let shown = shown_to(&caller);
             let (page, next) = match cursor {
                 Cursor::After(after) => {
-                    let page = messages::after(db, &id, after, limit)?;
+                    let page = messages::after(db, &id, after, limit, shown)?;
                     let next = page.messages.last().map_or(after, |m| m.seq);
                     (page, next)
                 }
                 Cursor::Before(before) => {
-                    let page = messages::before(db, &id, before, limit)?;
+                    let page = messages::before(db, &id, before, limit, shown)?;
                     let next = page.messages.last().map_or(before.max(1) - 1, |m| m.seq);
                     (page, next)
                 }
@@ -286,7 +390,8 @@ impl MessageService {
                 _ if chat.last_seq > 0 => messages::find_by_seq(db, chat.last_seq)?,
                 _ => None,
             };
-            Ok(PollAnswer {
+            let chat = chat_for(db, &caller, chat)?;
+            let answer = PollAnswer {
                 messages: page.messages,
                 next,
                 has_more: page.has_more,
@@ -294,7 +399,8 @@ impl MessageService {
                 chat,
                 typing,
                 state: version,
-            })
+            };
+            Ok((answer, head))
         }))
     }
 
@@ -339,12 +445,12 @@ impl MessageService {
     }
 }
 
-/// Every message of a chat, oldest first (for exports).
+/// Every message of a chat, oldest first, private notes included (for the agents' exports).
 pub fn transcript(db: &Db, chat_id: &str) -> Result<Vec<Message>, DomainError> {
     let mut all = Vec::new();
     let mut after = 0;
     loop {
-        let page = messages::after(db, chat_id, after, 500)?;
+        let page = messages::after(db, chat_id, after, 500, Shown::All)?;
         after = page.messages.last().map_or(after, |m| m.seq);
         all.extend(page.messages);
         if !page.has_more {

@@ -4,11 +4,14 @@ use crate::domain::{Chat, ChatStatus, ReadMarkers};
 use crate::store::sql::{Db, DbResult, Param, Row};
 use crate::store::{agents, messages, visitors};
 
+/// The labels come as one text, joined by a newline (which no label contains): one query
+/// for a chat and its labels. (`string_agg` is SQLite's too since 3.44; ours is bundled.)
 const SELECT: &str = "SELECT c.id, c.status, c.created_at, c.last_seq, c.last_message_at,
         c.unread_for_agents, c.unread_for_visitor,
         v.id, v.name, v.email, v.page_url, v.created_at,
         a.id, a.name, a.email, a.role, a.disabled, a.created_at,
-        c.visitor_read_seq, c.agent_read_seq
+        c.visitor_read_seq, c.agent_read_seq,
+        (SELECT string_agg(l.label, '\n') FROM chat_labels l WHERE l.chat_id = c.id)
     FROM chats c
     JOIN visitors v ON v.id = c.visitor_id
     LEFT JOIN agents a ON a.id = c.assignee_id";
@@ -33,7 +36,18 @@ fn from_row(row: &Row) -> DbResult<Chat> {
             visitor: row.get(18)?,
             agent: row.get(19)?,
         },
+        labels: split_labels(row.get(20)?),
     })
+}
+
+/// The labels of [`SELECT`]'s last column, sorted.
+fn split_labels(joined: Option<String>) -> Vec<String> {
+    let mut labels: Vec<String> = joined
+        .as_deref()
+        .map(|joined| joined.split('\n').map(str::to_string).collect())
+        .unwrap_or_default();
+    labels.sort();
+    labels
 }
 
 /// Fills in each chat's `last_message`.
@@ -93,6 +107,10 @@ pub struct Filter<'a> {
     pub status: Option<ChatStatus>,
     /// `Some("")`: unassigned only; `Some(id)`: that agent's.
     pub assignee: Option<&'a str>,
+    /// Only chats with this label.
+    pub label: Option<&'a str>,
+    /// Only this visitor's chats.
+    pub visitor_id: Option<&'a str>,
     pub limit: usize,
 }
 
@@ -104,8 +122,17 @@ pub fn list(db: &Db, filter: &Filter) -> DbResult<Vec<Chat>> {
         "WHERE (CAST(?1 AS TEXT) IS NULL OR c.status = ?1)
            AND (CAST(?2 AS TEXT) IS NULL OR (?2 = '' AND c.assignee_id IS NULL)
                 OR c.assignee_id = ?2)
+           AND (CAST(?4 AS TEXT) IS NULL OR EXISTS (
+                SELECT 1 FROM chat_labels l WHERE l.chat_id = c.id AND l.label = ?4))
+           AND (CAST(?5 AS TEXT) IS NULL OR c.visitor_id = ?5)
          ORDER BY c.last_seq DESC, c.id DESC LIMIT ?3",
-        &[&filter.status, &filter.assignee, &(filter.limit as i64)],
+        &[
+            &filter.status,
+            &filter.assignee,
+            &(filter.limit as i64),
+            &filter.label,
+            &filter.visitor_id,
+        ],
     )
 }
 
@@ -189,25 +216,47 @@ pub fn set_assignee(db: &Db, id: &str, assignee_id: Option<&str>) -> DbResult<()
     Ok(())
 }
 
-/// Moves one side's read marker forward to `seq`, clamped to the chat's last seq, and
-/// recounts that side's unread messages. Returns whether it moved.
+/// Replaces a chat's labels with `labels`; returns whether the set changed.
+pub fn set_labels(db: &Db, id: &str, labels: &[String]) -> DbResult<bool> {
+    let mut current = db.query_map(
+        "SELECT label FROM chat_labels WHERE chat_id = ?1",
+        &[&id],
+        |r| r.get::<String>(0),
+    )?;
+    current.sort();
+    if current == labels {
+        return Ok(false);
+    }
+    db.execute("DELETE FROM chat_labels WHERE chat_id = ?1", &[&id])?;
+    for label in labels {
+        db.execute(
+            "INSERT INTO chat_labels (chat_id, label) VALUES (?1, ?2)",
+            &[&id, label],
+        )?;
+    }
+    Ok(true)
+}
+
+/// Moves one side's read marker forward to `seq`, clamped to the chat's last seq (for the
+/// visitor: its last message that is not a private note), and recounts that side's unread
+/// messages. Returns whether it moved.
 pub fn mark_read(db: &Db, id: &str, agent_side: bool, seq: i64) -> DbResult<bool> {
+    if !agent_side {
+        let seq = seq.min(messages::last_public_seq(db, id)?);
+        let sql = "UPDATE chats SET
+                visitor_read_seq = ?2,
+                unread_for_visitor = (SELECT COUNT(*) FROM messages m WHERE m.chat_id = ?1
+                    AND m.sender = 'agent' AND NOT m.private AND m.seq > ?2)
+         WHERE id = ?1 AND visitor_read_seq < ?2";
+        return Ok(db.execute(sql, &[&id, &seq])? == 1);
+    }
     // The clamp is a CASE: scalar MIN(a, b) is SQLite's alone.
-    let sql = if agent_side {
-        "UPDATE chats SET
+    let sql = "UPDATE chats SET
                 agent_read_seq = CASE WHEN ?2 < last_seq THEN ?2 ELSE last_seq END,
                 unread_for_agents = (SELECT COUNT(*) FROM messages m WHERE m.chat_id = ?1
                     AND m.sender = 'visitor'
                     AND m.seq > CASE WHEN ?2 < chats.last_seq THEN ?2 ELSE chats.last_seq END)
-         WHERE id = ?1 AND agent_read_seq < CASE WHEN ?2 < last_seq THEN ?2 ELSE last_seq END"
-    } else {
-        "UPDATE chats SET
-                visitor_read_seq = CASE WHEN ?2 < last_seq THEN ?2 ELSE last_seq END,
-                unread_for_visitor = (SELECT COUNT(*) FROM messages m WHERE m.chat_id = ?1
-                    AND m.sender = 'agent'
-                    AND m.seq > CASE WHEN ?2 < chats.last_seq THEN ?2 ELSE chats.last_seq END)
-         WHERE id = ?1 AND visitor_read_seq < CASE WHEN ?2 < last_seq THEN ?2 ELSE last_seq END"
-    };
+         WHERE id = ?1 AND agent_read_seq < CASE WHEN ?2 < last_seq THEN ?2 ELSE last_seq END";
     Ok(db.execute(sql, &[&id, &seq])? == 1)
 }
 

@@ -5,7 +5,7 @@ use crate::store::sql::{Backend, Db, DbResult, Row};
 
 const SELECT: &str = "SELECT m.seq, m.id, m.chat_id, m.sender, m.author_id,
         COALESCE(ag.name, vi.name), m.body, m.client_id, m.event, m.created_at,
-        at.id, at.name, at.size, at.content_type
+        at.id, at.name, at.size, at.content_type, m.private
     FROM messages m
     LEFT JOIN agents ag ON ag.id = m.author_id
     LEFT JOIN visitors vi ON vi.id = m.author_id
@@ -36,6 +36,7 @@ fn from_row(row: &Row) -> DbResult<Message> {
             }),
             None => None,
         },
+        private: row.get(14)?,
         created_at: row.get(9)?,
     })
 }
@@ -46,11 +47,30 @@ pub struct Page {
     pub has_more: bool,
 }
 
+/// Which messages a read returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// Every message (agents).
+    All,
+    /// All but private notes (the chat's visitor).
+    Public,
+}
+
+impl Shown {
+    /// The `?4` of the page queries: whether private notes are included.
+    fn with_private(self) -> bool {
+        self == Shown::All
+    }
+}
+
 /// Messages of a chat with `seq > after`, ascending, at most `limit`.
-pub fn after(db: &Db, chat_id: &str, after: i64, limit: usize) -> DbResult<Page> {
+pub fn after(db: &Db, chat_id: &str, after: i64, limit: usize, shown: Shown) -> DbResult<Page> {
     let mut messages = db.query_map(
-        &format!("{SELECT} WHERE m.chat_id = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3"),
-        &[&chat_id, &after, &(limit as i64 + 1)],
+        &format!(
+            "{SELECT} WHERE m.chat_id = ?1 AND m.seq > ?2 AND (?4 OR NOT m.private)
+             ORDER BY m.seq LIMIT ?3"
+        ),
+        &[&chat_id, &after, &(limit as i64 + 1), &shown.with_private()],
         from_row,
     )?;
     let has_more = messages.len() > limit;
@@ -59,10 +79,18 @@ pub fn after(db: &Db, chat_id: &str, after: i64, limit: usize) -> DbResult<Page>
 }
 
 /// The newest `limit` messages of a chat with `seq < before`, ascending.
-pub fn before(db: &Db, chat_id: &str, before: i64, limit: usize) -> DbResult<Page> {
+pub fn before(db: &Db, chat_id: &str, before: i64, limit: usize, shown: Shown) -> DbResult<Page> {
     let mut messages = db.query_map(
-        &format!("{SELECT} WHERE m.chat_id = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3"),
-        &[&chat_id, &before, &(limit as i64 + 1)],
+        &format!(
+            "{SELECT} WHERE m.chat_id = ?1 AND m.seq < ?2 AND (?4 OR NOT m.private)
+             ORDER BY m.seq DESC LIMIT ?3"
+        ),
+        &[
+            &chat_id,
+            &before,
+            &(limit as i64 + 1),
+            &shown.with_private(),
+        ],
         from_row,
     )?;
     let has_more = messages.len() > limit;
@@ -73,6 +101,24 @@ pub fn before(db: &Db, chat_id: &str, before: i64, limit: usize) -> DbResult<Pag
 
 pub fn find_by_seq(db: &Db, seq: i64) -> DbResult<Option<Message>> {
     db.query_opt(&format!("{SELECT} WHERE m.seq = ?1"), &[&seq], from_row)
+}
+
+/// The chat's latest message that is not a private note: what its visitor sees as the last.
+pub fn last_public(db: &Db, chat_id: &str) -> DbResult<Option<Message>> {
+    db.query_opt(
+        &format!("{SELECT} WHERE m.chat_id = ?1 AND NOT m.private ORDER BY m.seq DESC LIMIT 1"),
+        &[&chat_id],
+        from_row,
+    )
+}
+
+/// The seq of the chat's latest message that is not a private note (0 if none).
+pub fn last_public_seq(db: &Db, chat_id: &str) -> DbResult<i64> {
+    db.query_row(
+        "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE chat_id = ?1 AND NOT private",
+        &[&chat_id],
+        |r| r.get(0),
+    )
 }
 
 /// The message an author already sent with this idempotency key, if any.
@@ -101,6 +147,8 @@ pub struct NewMessage<'a> {
     pub created_at: String,
     /// Already stored with [`crate::store::attachments::insert`].
     pub attachment: Option<Attachment>,
+    /// A note for the agents only.
+    pub private: bool,
 }
 
 /// Appends a message and moves the chat's `last_seq` to it. Runs inside the writer's transaction.
@@ -111,9 +159,9 @@ pub fn insert(db: &Db, new: NewMessage) -> DbResult<Message> {
     let seq: i64 = match db.backend() {
         // The single writer's BEGIN IMMEDIATE orders every commit: the rowid is commit order.
         Backend::Sqlite => db.query_row(
-            "INSERT INTO messages
-                 (id, chat_id, sender, author_id, body, client_id, event, created_at, attachment_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING seq",
+            "INSERT INTO messages (id, chat_id, sender, author_id, body, client_id, event,
+                                   created_at, attachment_id, private)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING seq",
             &[
                 &new.id,
                 &new.chat_id,
@@ -124,6 +172,7 @@ pub fn insert(db: &Db, new: NewMessage) -> DbResult<Message> {
                 &new.event,
                 &new.created_at,
                 &attachment_id,
+                &new.private,
             ],
             |r| r.get(0),
         )?,
@@ -133,8 +182,8 @@ pub fn insert(db: &Db, new: NewMessage) -> DbResult<Message> {
             let seq = next_seq(db)?;
             db.execute(
                 "INSERT INTO messages (seq, id, chat_id, sender, author_id, body, client_id,
-                                       event, created_at, attachment_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                       event, created_at, attachment_id, private)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 &[
                     &seq,
                     &new.id,
@@ -146,6 +195,7 @@ pub fn insert(db: &Db, new: NewMessage) -> DbResult<Message> {
                     &new.event,
                     &new.created_at,
                     &attachment_id,
+                    &new.private,
                 ],
             )?;
             seq
@@ -153,14 +203,21 @@ pub fn insert(db: &Db, new: NewMessage) -> DbResult<Message> {
     };
     // Counted at insert: a job that fails after this (rare) rolls back yet stays counted.
     crate::metrics::message_stored(sender.as_str());
+    // A private note is no news to the visitor: it never counts as unread there.
+    let for_agents = i64::from(sender == Sender::Visitor);
+    let for_visitor = i64::from(sender == Sender::Agent && !new.private);
     db.execute(
         "UPDATE chats SET last_seq = ?2, last_message_at = ?3,
-                unread_for_agents = unread_for_agents
-                    + CASE WHEN ?4 = 'visitor' THEN 1 ELSE 0 END,
-                unread_for_visitor = unread_for_visitor
-                    + CASE WHEN ?4 = 'agent' THEN 1 ELSE 0 END
+                unread_for_agents = unread_for_agents + ?4,
+                unread_for_visitor = unread_for_visitor + ?5
          WHERE id = ?1",
-        &[&new.chat_id, &seq, &new.created_at, &sender],
+        &[
+            &new.chat_id,
+            &seq,
+            &new.created_at,
+            &for_agents,
+            &for_visitor,
+        ],
     )?;
     Ok(Message {
         id: new.id,
@@ -172,6 +229,7 @@ pub fn insert(db: &Db, new: NewMessage) -> DbResult<Message> {
         client_id: new.client_id,
         event: new.event.map(str::to_string),
         attachment: new.attachment,
+        private: new.private,
         created_at: new.created_at,
     })
 }
@@ -221,6 +279,7 @@ pub fn insert_event(
             event: Some(event),
             created_at: crate::domain::now(),
             attachment: None,
+            private: false,
         },
     )
 }

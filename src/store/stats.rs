@@ -1,5 +1,7 @@
 //! Counts for `parley stats` and the metrics.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::store::sql::{Backend, Db, DbResult};
@@ -14,6 +16,8 @@ pub struct Stats {
     pub attachments: i64,
     pub attachment_bytes: i64,
     pub database_bytes: i64,
+    /// How many chats carry each label.
+    pub labels: BTreeMap<String, i64>,
 }
 
 pub fn collect(db: &Db) -> DbResult<Stats> {
@@ -28,6 +32,14 @@ pub fn collect(db: &Db) -> DbResult<Stats> {
         // PostgreSQL sums BIGINTs as NUMERIC: cast back.
         attachment_bytes: count("SELECT COALESCE(CAST(SUM(size) AS BIGINT), 0) FROM attachments")?,
         database_bytes: database_bytes(db)?,
+        labels: db
+            .query_map(
+                "SELECT label, COUNT(*) FROM chat_labels GROUP BY label",
+                &[],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?
+            .into_iter()
+            .collect(),
     })
 }
 

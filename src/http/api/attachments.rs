@@ -129,7 +129,14 @@ pub async fn upload_attachment(
     )?;
     let client_id = form.client_id.map(ClientId::parse).transpose()?;
     let (message, created) = messages
-        .append(caller, path.into_inner().0, body, client_id, Some(upload))
+        .append(
+            caller,
+            path.into_inner().0,
+            body,
+            client_id,
+            Some(upload),
+            false,
+        )
         .await?;
     Ok(created_or_ok(created).json(MessageAnswer { message }))
 }

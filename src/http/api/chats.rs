@@ -4,12 +4,12 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::{Caller, Chat, ChatStatus};
+use crate::domain::{parse_label, Caller, Chat, ChatStatus, Labels, MessageBody};
 use crate::http::api::messages::created_or_ok;
 use crate::http::error::ApiError;
 use crate::http::openapi::{string_enum, ErrorBody};
 use crate::http::params::{double_option, page_limit, JsonObject, ResourceId};
-use crate::services::chats::{AssigneeFilter, ChatChange, ChatService};
+use crate::services::chats::{AssigneeFilter, ChatChange, ChatService, ListFilter};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChatAnswer {
@@ -63,25 +63,38 @@ pub async fn my_chat(
 fn list_status() -> utoipa::openapi::Object {
     string_enum(
         &["open", "closed", "all"],
-        Some("open"),
-        "Which chats: `open` (the default), `closed` or `all`.",
+        None,
+        "Which chats: `open`, `closed` or `all`. The default is `open`, or `all` with \
+         `visitor_id`.",
     )
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Which chats: `open` (the default), `closed` or `all`.
+    /// Which chats: `open`, `closed` or `all`. The default is `open`, or `all` with
+    /// `visitor_id`.
     #[param(schema_with = list_status)]
     status: Option<String>,
     /// `me`, `none` or an agent id.
     assignee: Option<String>,
+    /// Only chats with this label (1–32 characters after trimming, no control characters;
+    /// else `400`).
+    #[param(max_length = 32)]
+    label: Option<String>,
+    /// Only this visitor's chats: a returning visitor's history (every status unless
+    /// `status` says otherwise). Not a UUID: `400`.
+    #[param(format = "uuid")]
+    visitor_id: Option<String>,
     /// At most this many chats: default 100, larger values count as 500.
     #[param(minimum = 1, default = 100)]
     limit: Option<i64>,
 }
 
 /// Chats, by most recent activity (agents).
+///
+/// Filters combine: `?visitor_id=…` lists one visitor's chats (all statuses by default),
+/// `?label=…` the chats with that label.
 #[utoipa::path(
     get,
     path = "/api/v1/chats",
@@ -95,7 +108,12 @@ pub async fn list_chats(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_agent()?;
-    let status = match query.status.as_deref().unwrap_or("open") {
+    let default_status = if query.visitor_id.is_some() {
+        "all"
+    } else {
+        "open"
+    };
+    let status = match query.status.as_deref().unwrap_or(default_status) {
         "all" => None,
         other => Some(
             ChatStatus::parse(other)
@@ -108,8 +126,30 @@ pub async fn list_chats(
         Some("none") => AssigneeFilter::Unassigned,
         Some(id) => AssigneeFilter::Agent(id.to_string()),
     };
-    let limit = page_limit(query.limit)?;
-    let found = chats.list(&caller, status, assignee, limit).await?;
+    let label = query
+        .label
+        .as_deref()
+        .map(parse_label)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // Visitor ids are UUIDs: anything else names no visitor, and is a mistake worth saying.
+    if query
+        .visitor_id
+        .as_deref()
+        .is_some_and(|id| uuid::Uuid::parse_str(id).is_err())
+    {
+        return Err(ApiError::bad_request(
+            "visitor_id must be a visitor's id (a UUID)",
+        ));
+    }
+    let filter = ListFilter {
+        status,
+        assignee,
+        label,
+        visitor_id: query.visitor_id.clone(),
+        limit: page_limit(query.limit)?,
+    };
+    let found = chats.list(&caller, filter).await?;
     Ok(HttpResponse::Ok().json(ChatList { chats: found }))
 }
 
@@ -143,11 +183,22 @@ pub struct ChatUpdate {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     assignee_id: Option<Option<String>>,
+    /// Replaces the chat's labels: each 1–32 characters after trimming, no control
+    /// characters, at most 20 (else `400`); duplicates count once. `[]` removes them all.
+    #[schema(max_items = 20)]
+    labels: Option<Vec<String>>,
+    /// With `assignee_id`: a private note to the new assignee (the rules of a message
+    /// body, else `422`), stored right after the `assigned` system message when the
+    /// assignee changes.
+    #[schema(min_length = 1, max_length = 4000)]
+    note: Option<String>,
 }
 
-/// Closes, reopens, assigns or unassigns a chat (agents).
+/// Closes, reopens, assigns or unassigns a chat, or sets its labels (agents).
 ///
-/// Each effective change appends a system message (`closed`, `reopened`, `assigned`).
+/// Each effective change of status or assignee appends a system message (`closed`,
+/// `reopened`, `assigned`); a transfer's `note` follows it as a private note by the acting
+/// agent. Labels change without a message.
 #[utoipa::path(
     patch,
     path = "/api/v1/chats/{id}",
@@ -157,7 +208,8 @@ pub struct ChatUpdate {
     responses(
         (status = 200, description = "The chat as changed.", body = ChatAnswer),
         (status = 404, description = "`not_found`: no such chat.", body = ErrorBody),
-        (status = 422, description = "`invalid`: a bad status, or an assignee that is not an active agent.", body = ErrorBody),
+        (status = 400, description = "`bad_request`: a label that is empty, longer than 32 characters or has control characters, or more than 20 labels.", body = ErrorBody),
+        (status = 422, description = "`invalid`: a bad status, an assignee that is not an active agent, a note without `assignee_id` or with a blank or too long body.", body = ErrorBody),
     )
 )]
 pub async fn update_chat(
@@ -170,7 +222,14 @@ pub async fn update_chat(
     let ChatUpdate {
         status,
         assignee_id,
+        labels,
+        note,
     } = body.into_inner();
+    let labels = labels
+        .map(Labels::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let note = note.map(MessageBody::parse).transpose()?;
     let status = status
         .map(|s| {
             ChatStatus::parse(&s).ok_or_else(|| ApiError::invalid("status must be open or closed"))
@@ -179,6 +238,8 @@ pub async fn update_chat(
     let change = ChatChange {
         status,
         assignee_id,
+        labels,
+        note,
     };
     let chat = chats.change(&caller, path.into_inner().0, change).await?;
     Ok(HttpResponse::Ok().json(ChatAnswer { chat }))

@@ -25,6 +25,10 @@ pub struct SendMessage {
     /// An idempotency key: 1–64 of `A-Z a-z 0-9 _ -` (else `422`).
     #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     client_id: Option<String>,
+    /// `true`: a private note, for the agents only (agents; a visitor sending `true` gets
+    /// `403`). Default `false`.
+    #[serde(default)]
+    private: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -36,7 +40,9 @@ pub struct MessageAnswer {
 ///
 /// `201` means the message is committed. Sending the same `client_id` again (same author,
 /// same chat) creates nothing and answers `200` with the original. A visitor writing into a
-/// closed chat reopens it.
+/// closed chat reopens it. An agent's `private: true` message is a note for the agents: the
+/// visitor never sees it (not in polls, pages, `last_message`, `last_seq` or unread
+/// counts), and it neither reopens a chat nor counts as unread for anyone.
 #[utoipa::path(
     post,
     path = "/api/v1/chats/{id}/messages",
@@ -46,6 +52,7 @@ pub struct MessageAnswer {
     responses(
         (status = 201, description = "The new message, committed.", body = MessageAnswer),
         (status = 200, description = "A repeated `client_id`: the original message.", body = MessageAnswer),
+        (status = 403, description = "`forbidden`: a visitor sent `private: true`.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such chat, or not the caller's.", body = ErrorBody),
         (status = 422, description = "`invalid`: a blank or too long body, or a bad `client_id`.", body = ErrorBody),
         (status = 429, description = "`rate_limited`: sending too fast.", body = ErrorBody,
@@ -60,11 +67,19 @@ pub async fn send_message(
     body: JsonObject<SendMessage>,
 ) -> Result<HttpResponse, ApiError> {
     messages.check_send(client_ip(&req), &caller)?;
-    let SendMessage { body, client_id } = body.into_inner();
+    let SendMessage {
+        body,
+        client_id,
+        private,
+    } = body.into_inner();
+    if private {
+        // Before the body's checks: a visitor learns it may not, whatever it wrote.
+        caller.require_agent()?;
+    }
     let body = MessageBody::parse(body)?;
     let client_id = client_id.map(ClientId::parse).transpose()?;
     let (message, created) = messages
-        .append(caller, path.into_inner().0, body, client_id, None)
+        .append(caller, path.into_inner().0, body, client_id, None, private)
         .await?;
     Ok(created_or_ok(created).json(MessageAnswer { message }))
 }
