@@ -16,8 +16,8 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::domain::{Chat, Message, ReadMarkers, Typing};
 use crate::http::api::{
-    agents, attachments, chats, docs, health, inbox, messages, metrics, settings, visitors,
-    webhooks,
+    agents, attachments, canned, chats, docs, health, inbox, messages, metrics, search, settings,
+    visitors, webhooks,
 };
 use crate::http::conn_limit::HEALTH_PATH;
 use crate::http::routes::{Access, Route, Verb, ROUTES};
@@ -69,6 +69,11 @@ pub const AGENT_TOKEN: &str = "agent_token";
         webhooks::create_webhook,
         webhooks::list_webhooks,
         webhooks::delete_webhook,
+        canned::list_canned,
+        canned::create_canned,
+        canned::update_canned,
+        canned::delete_canned,
+        search::search_messages,
     ),
     components(schemas(ErrorBody, visitors::VisitorContact)),
     tags(
@@ -79,6 +84,8 @@ pub const AGENT_TOKEN: &str = "agent_token";
         (name = "agents", description = "Support staff: login, sessions, accounts."),
         (name = "inbox", description = "The agents' live list of chats."),
         (name = "webhooks", description = "Outgoing webhooks (admins)."),
+        (name = "canned", description = "Canned responses: agents read them, admins write them."),
+        (name = "search", description = "Full-text search over every chat's messages (agents)."),
         (name = "server", description = "Health, metrics, client settings and this document."),
     )
 )]
@@ -484,6 +491,7 @@ mod tests {
             last_message: None,
             unread: 0,
             unread_by_visitor: 0,
+            labels: Vec::new(),
             read: ReadMarkers::default(),
         }
     }
@@ -500,6 +508,7 @@ mod tests {
             client_id: None,
             event: None,
             attachment: None,
+            private: false,
             created_at: "t".into(),
         };
         let answer = PollAnswer {

@@ -7,8 +7,8 @@ use actix_web::http::Method;
 use actix_web::{web, HttpResponse, ResponseError};
 
 use crate::http::api::{
-    agents, attachments, chats, docs, health, inbox, messages, metrics, settings, visitors,
-    webhooks,
+    agents, attachments, canned, chats, docs, health, inbox, messages, metrics, search, settings,
+    visitors, webhooks,
 };
 use crate::http::error::ApiError;
 use crate::http::{assets, held_request};
@@ -195,6 +195,21 @@ pub const ROUTES: &[Route] = &[
     }),
     api(Delete, "/api/v1/webhooks/{id}", Admin, || {
         web::route().to(webhooks::delete_webhook)
+    }),
+    api(Get, "/api/v1/canned", Agent, || {
+        web::route().to(canned::list_canned)
+    }),
+    api(Post, "/api/v1/canned", Admin, || {
+        web::route().to(canned::create_canned)
+    }),
+    api(Patch, "/api/v1/canned/{id}", Admin, || {
+        web::route().to(canned::update_canned)
+    }),
+    api(Delete, "/api/v1/canned/{id}", Admin, || {
+        web::route().to(canned::delete_canned)
+    }),
+    api(Get, "/api/v1/search", Agent, || {
+        web::route().to(search::search_messages)
     }),
     page("/", || web::route().to(assets::visitor_page)),
     page("/agent", || web::route().to(assets::agent_page)),

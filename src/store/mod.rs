@@ -6,9 +6,11 @@
 
 pub mod agents;
 pub mod attachments;
+pub mod canned;
 pub mod chats;
 pub mod messages;
 pub mod postgres;
+pub mod search;
 pub mod sql;
 pub mod stats;
 pub mod tokens;
@@ -178,11 +180,20 @@ pub fn keep_private(path: &Path) -> std::io::Result<()> {
     if path.as_os_str().is_empty() || path == Path::new(":memory:") {
         return Ok(());
     }
-    std::fs::OpenOptions::new()
-        .create(true)
+    // Only a missing file is opened (to create it): closing a descriptor of the database
+    // drops every lock this process holds on it (POSIX record locks belong to the process),
+    // and a `parley stats` run beside the server would then find the database unused and
+    // delete the WAL the server still writes to.
+    match std::fs::OpenOptions::new()
+        .create_new(true)
         .append(true)
         .mode(0o600)
-        .open(path)?;
+        .open(path)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
     for suffix in ["", "-wal", "-shm"] {
         let mut file = path.as_os_str().to_owned();
         file.push(suffix);
@@ -458,6 +469,9 @@ impl SqliteStore {
             let Some(conn) = db.sqlite() else {
                 return Ok(());
             };
+            // The search index only marks deleted rows until its segments are merged: merge
+            // them now, so the deleted words leave its pages too.
+            conn.execute_batch("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")?;
             let mut vacuum = conn.prepare("PRAGMA incremental_vacuum")?;
             let mut rows = vacuum.query([])?;
             while rows.next()?.is_some() {}

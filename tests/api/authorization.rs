@@ -54,7 +54,8 @@ enum Body {
 }
 
 /// One route: method, path (`{chat}` is the owner's chat, `{attachment}` a file in it,
-/// `{agent}` another agent, `{webhook}` a webhook of the cell's own), a body that makes the request succeed for an allowed caller,
+/// `{agent}` another agent, `{webhook}` a webhook of the cell's own, `{canned}` a canned
+/// response of the cell's own), a body that makes the request succeed for an allowed caller,
 /// and the expected status per caller in the order of [`CALLERS`].
 struct Route {
     method: &'static str,
@@ -256,6 +257,26 @@ fn routes() -> Vec<Route> {
             no_body,
             admin_only(204),
         ),
+        route("GET", "/api/v1/canned", no_body, agent_only(200)),
+        route(
+            "POST",
+            "/api/v1/canned",
+            |w| Body::Json(json!({"shortcut": format!("new{}", w.nonce), "body": "Hello!"})),
+            admin_only(201),
+        ),
+        route(
+            "PATCH",
+            "/api/v1/canned/{canned}",
+            |_| Body::Json(json!({"body": "Hello again!"})),
+            admin_only(200),
+        ),
+        route(
+            "DELETE",
+            "/api/v1/canned/{canned}",
+            no_body,
+            admin_only(204),
+        ),
+        route("GET", "/api/v1/search?q=first", no_body, agent_only(200)),
     ]
 }
 
@@ -274,6 +295,7 @@ struct Accounts {
 /// Everything one cell's request needs, fresh for the cell.
 struct World {
     webhook_id: String,
+    canned_id: String,
     owner: String,
     chat_id: String,
     attachment_id: String,
@@ -323,6 +345,18 @@ impl World {
             .as_str()
             .expect("a webhook id")
             .to_string();
+        let canned = app
+            .call(
+                "POST",
+                "/api/v1/canned",
+                Some(&accounts.admin),
+                Some(json!({"shortcut": format!("cell{nonce}"), "body": "Hi!"})),
+            )
+            .await;
+        let canned_id = canned.assert_status(201)["canned"]["id"]
+            .as_str()
+            .expect("a canned response id")
+            .to_string();
         let (mut agent, mut admin) = (accounts.agent.clone(), accounts.admin.clone());
         match (spends, who) {
             (Spends::Session, Who::Agent) => agent = login(app, &accounts.agent_email).await,
@@ -349,6 +383,7 @@ impl World {
         }
         Self {
             webhook_id,
+            canned_id,
             owner: owner.token,
             chat_id: owner.chat_id,
             attachment_id,
@@ -446,7 +481,8 @@ async fn every_route_answers_every_kind_of_caller_as_the_table_says() {
                 .replace("{chat}", &world.chat_id)
                 .replace("{attachment}", &world.attachment_id)
                 .replace("{agent}", &accounts.other_agent_id)
-                .replace("{webhook}", &world.webhook_id);
+                .replace("{webhook}", &world.webhook_id)
+                .replace("{canned}", &world.canned_id);
             let body = (route.body)(&world);
             let reply = request(&app, route.method, &path, world.token(who), body).await;
             let status = reply.status.as_u16();

@@ -4,12 +4,14 @@
 
 pub mod agents;
 pub mod attachments;
+pub mod canned;
 pub mod chats;
 pub mod docs;
 pub mod health;
 pub mod inbox;
 pub mod messages;
 pub mod metrics;
+pub mod search;
 pub mod settings;
 pub mod visitors;
 pub mod webhooks;
