@@ -1,13 +1,18 @@
 // agent.js: the agent inbox (`/agent`) — sign-in, the chat list kept live by one inbox
 // long poll, and the open conversation with its own long poll, paging, typing, read
-// markers, close/reopen and assignment.
+// markers, close/reopen, assignment and transfer, labels, private notes, the visitor's
+// other chats; search, canned responses and the keyboard live in their own modules.
 
 import { createApi, store } from './api.js';
+import { CannedStore, setupCannedAdmin, setupCannedPicker } from './canned.js';
 import { setupComposer, typingIndicator } from './composer.js';
 import { Connection, pollLoop } from './connection.js';
+import { openDialog, wireDialog } from './dialogs.js';
 import { formatFull, h, hueOf, icon, initials, relativeTime, safeLink, visitorName } from './format.js';
 import { HISTORY_PAGE, loadEarlier, MessageList } from './messages.js';
 import { Outbox } from './outbox.js';
+import { setupSearch } from './search.js';
+import { setupShortcuts } from './shortcuts.js';
 import { loadMaxUpload, setupFileSources, Uploader } from './uploads.js';
 
 const SESSION_KEY = 'parley.agent';
@@ -17,6 +22,11 @@ const WAIT_S = 25;
 const BASE_TITLE = 'Parley inbox';
 const FILTERS = ['open', 'mine', 'closed', 'all'];
 const CONN_TEXT = { connecting: 'Connecting…', connected: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline' };
+/** Messages per request while paging back to a message found by search. */
+const REVEAL_PAGE = 200;
+/** The contract's limits on a chat's labels. */
+const LABEL_MAX_CHARS = 32;
+const LABELS_MAX = 20;
 
 const $ = (id) => document.getElementById(id);
 const els = {
@@ -30,6 +40,14 @@ const els = {
   typing: $('typing'), form: $('composer'), textarea: $('message'), attach: $('attach'), file: $('file'),
   detailsPanel: $('details-panel'), detailsClose: $('details-close'), detailsList: $('details-list'), toast: $('toast'),
   dropzone: $('dropzone'),
+  cannedBtn: $('canned-btn'), shortcutsBtn: $('shortcuts-btn'), search: $('search'), searchView: $('search-view'),
+  searchResults: $('search-results'), searchStatus: $('search-status'), labelFilter: $('label-filter'),
+  labelFilterClear: $('label-filter-clear'), knownLabels: $('known-labels'), transferBtn: $('transfer-btn'),
+  convLabels: $('conv-labels'), labelInput: $('label-input'), earlier: $('earlier'), earlierTitle: $('earlier-title'),
+  earlierList: $('earlier-list'), composerWrap: $('composer-wrap'), cannedList: $('canned-list'),
+  privateToggle: $('private-toggle'), noteHint: $('note-hint'), sendBtn: document.querySelector('#composer .send-btn'),
+  shortcutsDialog: $('shortcuts-dialog'), transferDialog: $('transfer-dialog'), transferForm: $('transfer-form'),
+  cannedDialog: $('canned-dialog'),
 };
 
 /** {token, agent} as stored under `parley.agent`. */
@@ -38,6 +56,11 @@ if (!session?.token) session = null;
 /** Every chat seen, by id; the filter picks what the list shows. */
 const chats = new Map();
 let filter = FILTERS.includes(store.get(FILTER_KEY)) ? store.get(FILTER_KEY) : 'open';
+/** Only chats with this label (compared case-insensitively), or '' for any. */
+let labelFilter = '';
+let knownLabelsSig = '';
+/** A message found by search, to scroll to once its chat is open: {chatId, messageId, seq}. */
+let revealing = null;
 let inbox = null;
 let inboxCursor = 0;
 /** The open conversation: {chatId, abort, cursor, readPosted, serverRead}. */
@@ -128,7 +151,12 @@ setupFileSources({
   dropzone: els.dropzone,
   textarea: els.textarea,
   enabled: () => !!conv,
-  onFiles: (files) => conv && uploaderFor(conv.chatId).add(files),
+  onFiles: (files) => {
+    if (!conv) return;
+    // An attachment always reaches the visitor: never let one pass for a private note.
+    if (els.privateToggle.checked) toast('Files always reach the visitor: turn off “Private note” to send them.');
+    else uploaderFor(conv.chatId).add(files);
+  },
 });
 els.textarea.addEventListener('input', () => conv && drafts.set(conv.chatId, els.textarea.value));
 const composer = setupComposer({
@@ -137,7 +165,9 @@ const composer = setupComposer({
   onSend: (body) => {
     if (!conv) return;
     drafts.delete(conv.chatId);
-    outboxFor(conv.chatId).add(body);
+    outboxFor(conv.chatId).add(body, els.privateToggle.checked ? { private: true } : {});
+    // The toggle makes the next message a note, not every one after it.
+    setPrivate(false);
     list.render('bottom');
   },
   onTyping: (typing) => {
@@ -148,14 +178,71 @@ addEventListener('hashchange', route);
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible') markRead();
 });
-document.addEventListener('keydown', (e) => {
-  if (e.key !== 'Escape') return;
-  if (!els.detailsPanel.hidden) {
-    setDetailsOpen(false);
-    els.detailsBtn.focus();
-  } else if (els.app.dataset.view === 'chat' && matchMedia('(max-width: 760px)').matches) {
-    back();
+
+const canned = new CannedStore(api);
+setupCannedPicker({
+  textarea: els.textarea,
+  listbox: els.cannedList,
+  store: canned,
+  context: () => ({ visitor: conv && chats.get(conv.chatId)?.visitor, agent: session?.agent }),
+});
+const cannedAdmin = setupCannedAdmin({ dialog: els.cannedDialog, api, store: canned, toast });
+els.cannedBtn.addEventListener('click', () => cannedAdmin.open());
+els.privateToggle.addEventListener('change', () => setPrivate(els.privateToggle.checked));
+
+const search = setupSearch({
+  input: els.search,
+  view: els.searchView,
+  results: els.searchResults,
+  status: els.searchStatus,
+  hide: [els.chatList, els.listEmpty],
+  api,
+  chatName: (id) => (chats.has(id) ? visitorName(chats.get(id).visitor) : 'Chat'),
+  onOpen: openFound,
+});
+
+els.labelFilter.addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && !e.isComposing) {
+    e.preventDefault();
+    setLabelFilter(els.labelFilter.value);
   }
+});
+els.labelFilter.addEventListener('change', () => setLabelFilter(els.labelFilter.value));
+els.labelFilterClear.addEventListener('click', () => {
+  setLabelFilter('');
+  els.labelFilter.focus();
+});
+els.labelInput.addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && !e.isComposing) {
+    e.preventDefault();
+    addLabel();
+  }
+});
+els.earlierList.addEventListener('click', (e) => {
+  const item = e.target.closest('[data-chat-id]');
+  if (!item || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+  e.preventDefault();
+  navigate(item.dataset.chatId);
+});
+
+wireDialog(els.transferDialog);
+els.transferBtn.addEventListener('click', openTransfer);
+els.transferForm.addEventListener('submit', transfer);
+
+wireDialog(els.shortcutsDialog);
+els.shortcutsBtn.addEventListener('click', () => openDialog(els.shortcutsDialog, els.shortcutsDialog.querySelector('[data-close]')));
+setupShortcuts({
+  list: () => (search.active() ? els.searchResults : els.chatList),
+  search: els.search,
+  sheet: els.shortcutsDialog,
+  onEscape: () => {
+    if (!els.detailsPanel.hidden) {
+      setDetailsOpen(false);
+      els.detailsBtn.focus();
+    } else if (els.app.dataset.view === 'chat' && matchMedia('(max-width: 760px)').matches) {
+      back();
+    }
+  },
 });
 // Browsers only let sound play after a gesture; unlock it on the first one.
 for (const ev of ['pointerdown', 'keydown']) {
@@ -235,6 +322,12 @@ function signOut(message = '') {
   drafts.clear();
   agents = null;
   inboxCursor = 0;
+  canned.clear();
+  search.clear();
+  labelFilter = '';
+  els.labelFilter.value = '';
+  els.labelFilterClear.hidden = true;
+  for (const d of document.querySelectorAll('dialog[open]')) d.close();
   els.chatList.replaceChildren();
   showLogin(message);
 }
@@ -258,6 +351,7 @@ function start() {
 
 function renderMe() {
   els.me.textContent = session ? `Signed in as ${session.agent.name || session.agent.email}` : '';
+  els.cannedBtn.hidden = session?.agent?.role !== 'admin';
 }
 
 // ---- inbox -----------------------------------------------------------------------
@@ -297,6 +391,7 @@ function stopInbox() {
 /** Fetches the chats of a filter (the inbox poll only brings chats that change). */
 async function loadList(which, signal) {
   const query = which === 'mine' ? { status: 'open', assignee: 'me' } : { status: which };
+  if (labelFilter) query.label = labelFilter;
   const res = await api.request('GET', '/chats', { query, signal });
   for (const c of res.chats) {
     upsertChat(c);
@@ -318,10 +413,13 @@ function applyInbox(res, alert) {
   renderList();
 }
 
-/** Keeps the newest copy of a chat; unread stays 0 for what this agent has just read. */
-function upsertChat(c) {
+/**
+ * Keeps the newest copy of a chat; unread stays 0 for what this agent has just read.
+ * `force`: the server's answer to our own change (labels change no seq), kept even if older.
+ */
+function upsertChat(c, { force = false } = {}) {
   const old = chats.get(c.id);
-  if (old && (c.last_seq ?? 0) < (old.last_seq ?? 0)) return old;
+  if (!force && old && (c.last_seq ?? 0) < (old.last_seq ?? 0)) return old;
   const chat = { ...c };
   if (conv?.chatId === c.id && conv.readPosted >= (c.last_seq ?? 0)) chat.unread = 0;
   chats.set(c.id, chat);
@@ -355,12 +453,31 @@ function setFilter(next, { load = true } = {}) {
 }
 
 function matches(c) {
+  if (labelFilter && !hasLabel(c, labelFilter)) return false;
   switch (filter) {
     case 'open': return c.status === 'open';
     case 'closed': return c.status === 'closed';
     case 'mine': return c.status === 'open' && c.assignee?.id === session?.agent?.id;
     default: return true;
   }
+}
+
+function hasLabel(c, label) {
+  const wanted = label.toLowerCase();
+  return (c.labels ?? []).some((l) => l.toLowerCase() === wanted);
+}
+
+/** Shows only the chats with `label` ('' for any), asking the server for those not loaded yet. */
+function setLabelFilter(label) {
+  const next = String(label ?? '').trim();
+  els.labelFilter.value = next;
+  els.labelFilterClear.hidden = !next;
+  if (next === labelFilter) return;
+  labelFilter = next;
+  // A click on a label chip shows the list, not search results.
+  search.clear();
+  renderList();
+  if (inbox) loadList(filter).catch(() => toast('Could not load the chats.'));
 }
 
 function activity(c) {
@@ -390,6 +507,8 @@ function renderList() {
   }
   for (const id of listNodes.keys()) if (!keep.has(id)) listNodes.delete(id);
   els.listEmpty.hidden = shown.length > 0;
+  els.listEmpty.textContent = labelFilter ? `No chats labelled “${labelFilter}” here.` : 'No chats here yet.';
+  renderKnownLabels();
 
   let unread = 0;
   for (const c of chats.values()) if (c.status === 'open') unread += c.unread ?? 0;
@@ -403,14 +522,31 @@ function listItemView(c) {
   const preview = previewOf(c.last_message);
   const unread = c.unread ?? 0;
   const active = conv?.chatId === c.id;
-  return { name, when, age, preview, unread, active, sig: [name, age, preview, unread, active, c.status, c.assignee?.id].join('\u0001') };
+  const labels = c.labels ?? [];
+  return {
+    name, when, age, preview, unread, active, labels,
+    sig: [name, age, preview, unread, active, c.status, c.assignee?.id, ...labels].join('\u0001'),
+  };
+}
+
+/** The labels of every chat seen, offered by both label inputs. */
+function renderKnownLabels() {
+  const known = new Set();
+  for (const c of chats.values()) for (const l of c.labels ?? []) known.add(l);
+  const sorted = [...known].sort((a, b) => a.localeCompare(b));
+  const sig = sorted.join('\u0001');
+  if (sig === knownLabelsSig) return;
+  knownLabelsSig = sig;
+  els.knownLabels.replaceChildren(...sorted.map((l) => h('option', { value: l })));
 }
 
 function previewOf(m) {
   if (!m) return 'No messages yet';
   let text = m.attachment && (!m.body?.trim() || m.body === m.attachment.name) ? `📎 ${m.attachment.name}` : m.body?.trim() ?? '';
   text = text.replace(/\s+/g, ' ').slice(0, 120);
-  if (m.sender === 'agent') return (m.author?.id === session?.agent?.id ? 'You' : m.author?.name || 'Agent') + ': ' + text;
+  if (m.sender === 'agent') {
+    return (m.author?.id === session?.agent?.id ? 'You' : m.author?.name || 'Agent') + (m.private ? ' (note): ' : ': ') + text;
+  }
   return text;
 }
 
@@ -420,7 +556,8 @@ function buildListItem(c, v) {
     href: '#chat=' + encodeURIComponent(c.id),
     dataset: { chatId: c.id, status: c.status },
     'aria-current': v.active ? 'true' : null,
-    'aria-label': `${v.name}${v.unread ? `, ${v.unread} unread` : ''}${c.status === 'closed' ? ', closed' : ''}: ${v.preview}`,
+    'aria-label': `${v.name}${v.unread ? `, ${v.unread} unread` : ''}${c.status === 'closed' ? ', closed' : ''}`
+      + `${v.labels.length ? ', labels ' + v.labels.join(', ') : ''}: ${v.preview}`,
   },
   fillAvatar(h('span', { className: 'avatar', 'aria-hidden': 'true' }), c),
   h('span', { className: 'chat-item__main' },
@@ -431,7 +568,9 @@ function buildListItem(c, v) {
       h('span', { className: 'chat-item__preview' }, v.preview),
       c.status === 'closed' ? h('span', { className: 'tag' }, 'Closed') : null,
       c.assignee && c.assignee.id !== session?.agent?.id ? h('span', { className: 'tag', title: 'Assigned to ' + c.assignee.name }, initials(c.assignee.name)) : null,
-      v.unread ? h('span', { className: 'badge', 'aria-hidden': 'true' }, v.unread > 99 ? '99+' : String(v.unread)) : null)));
+      v.unread ? h('span', { className: 'badge', 'aria-hidden': 'true' }, v.unread > 99 ? '99+' : String(v.unread)) : null),
+    v.labels.length ? h('span', { className: 'chat-item__labels', 'aria-label': 'Labels: ' + v.labels.join(', ') },
+      ...v.labels.map((l) => h('span', { className: 'tag tag--label' }, l))) : null));
   return h('li', {}, a);
 }
 
@@ -485,7 +624,7 @@ function outboxFor(chatId) {
   ob = new Outbox({
     key: null,
     send: async (item) => (await api.request('POST', `/chats/${chatId}/messages`, {
-      body: { body: item.body, client_id: item.client_id },
+      body: { body: item.body, client_id: item.client_id, ...(item.private ? { private: true } : {}) },
     })).message,
     onChange: () => {
       if (conv?.chatId !== chatId) return;
@@ -550,12 +689,16 @@ async function openChat(chatId) {
   list.setPending(pendingOf(chatId));
   list.render('bottom');
   els.textarea.value = drafts.get(chatId) ?? '';
+  setPrivate(false);
+  els.labelInput.value = '';
   composer.grow();
   if (!matchMedia('(pointer: coarse)').matches) els.textarea.focus({ preventScroll: true });
   renderList();
   if (!agents) loadAgents();
   try {
     await chatConn.run(() => loadLatest(me), me.abort.signal);
+    revealFound(me);
+    loadOtherChats(me);
     await pollLoop(chatConn, me.abort.signal, async (signal) => {
       const res = await api.request('GET', `/chats/${chatId}/messages`, {
         // `state` makes the server answer at once if typing or read ticks changed meanwhile.
@@ -591,6 +734,9 @@ function closeConv() {
   els.conv.hidden = true;
   els.convEmpty.hidden = false;
   els.loadEarlier.hidden = true;
+  els.earlier.hidden = true;
+  els.earlierList.replaceChildren();
+  delete els.convLabels.dataset.sig;
   renderList();
 }
 
@@ -656,6 +802,7 @@ function renderHeader(c) {
   els.statusBtn.textContent = c.status === 'open' ? 'Close' : 'Reopen';
   els.statusBtn.setAttribute('aria-label', c.status === 'open' ? 'Close chat' : 'Reopen chat');
   renderAssignSelect(c);
+  renderLabels(c);
   if (!els.detailsPanel.hidden) renderDetails(c);
 }
 
@@ -681,21 +828,208 @@ function renderAssignSelect(c) {
   els.assignSelect.value = c.assignee?.id ?? '';
 }
 
+/** Changes the open chat; true when the server took the change. */
 async function patchChat(body) {
   const me = conv;
-  if (!me) return;
-  for (const el of [els.assignMe, els.assignSelect, els.statusBtn]) el.disabled = true;
+  if (!me) return false;
+  const controls = [els.assignMe, els.assignSelect, els.statusBtn, els.transferBtn];
+  for (const el of controls) el.disabled = true;
   try {
     const res = await api.request('PATCH', `/chats/${me.chatId}`, { body });
-    renderHeader(upsertChat(res.chat));
+    renderHeader(upsertChat(res.chat, { force: true }));
     renderList();
+    return true;
   } catch (err) {
     if (err.status !== 401) toast(err.message ? `Could not update the chat: ${err.message}` : 'Could not update the chat.');
     const c = chats.get(me.chatId);
     if (c) renderHeader(c);
+    return false;
   } finally {
-    for (const el of [els.assignMe, els.assignSelect, els.statusBtn]) el.disabled = false;
+    for (const el of controls) el.disabled = false;
   }
+}
+
+// ---- labels ------------------------------------------------------------------------
+
+/** The open chat's labels as chips: the name filters the inbox by it, × removes it. */
+function renderLabels(c) {
+  const labels = c.labels ?? [];
+  const sig = labels.join('\u0001');
+  // Re-rendered only on a change, so a poll answer never takes the focus from a chip.
+  if (els.convLabels.dataset.sig === sig) return;
+  els.convLabels.dataset.sig = sig;
+  els.convLabels.replaceChildren(...labels.map((label) => h('li', { className: 'label-chip', dataset: { label } },
+    h('button', {
+      type: 'button', className: 'label-chip__name', title: `Show only chats labelled “${label}”`,
+      on: { click: () => setLabelFilter(label) },
+    }, label),
+    h('button', {
+      type: 'button', className: 'label-chip__remove', 'aria-label': `Remove label ${label}`, title: 'Remove label',
+      on: { click: () => removeLabel(label) },
+    }, icon('M7 7l10 10M17 7L7 17')))));
+}
+
+async function addLabel() {
+  const c = conv && chats.get(conv.chatId);
+  if (!c) return;
+  const label = els.labelInput.value.trim().replace(/\s+/g, ' ');
+  if (!label) return;
+  const labels = c.labels ?? [];
+  if (hasLabel(c, label)) {
+    els.labelInput.value = '';
+    return;
+  }
+  if ([...label].length > LABEL_MAX_CHARS) {
+    toast(`A label is at most ${LABEL_MAX_CHARS} characters.`);
+    return;
+  }
+  if (labels.length >= LABELS_MAX) {
+    toast(`A chat has at most ${LABELS_MAX} labels.`);
+    return;
+  }
+  if (await patchChat({ labels: [...labels, label] })) els.labelInput.value = '';
+}
+
+async function removeLabel(label) {
+  const c = conv && chats.get(conv.chatId);
+  if (!c) return;
+  // The chip goes away with the focus on it: give the focus to the label box.
+  els.labelInput.focus();
+  await patchChat({ labels: (c.labels ?? []).filter((l) => l !== label) });
+}
+
+// ---- transfer ----------------------------------------------------------------------
+
+async function openTransfer() {
+  const c = conv && chats.get(conv.chatId);
+  if (!c) return;
+  if (!agents) await loadAgents();
+  const f = els.transferForm;
+  const choices = (agents ?? []).filter((a) => !a.disabled && a.id !== c.assignee?.id);
+  if (!choices.length) {
+    toast('There is no other agent to transfer this chat to.');
+    return;
+  }
+  // Someone else first: handing a chat over is what a transfer is for.
+  choices.sort((a, b) => (a.id === session?.agent?.id) - (b.id === session?.agent?.id));
+  f.elements['transfer-agent'].replaceChildren(...choices.map((a) => h('option', { value: a.id },
+    a.id === session?.agent?.id ? `${a.name} (you)` : a.name)));
+  f.elements['transfer-note'].value = '';
+  setTransferError('');
+  openDialog(els.transferDialog, f.elements['transfer-agent']);
+}
+
+function setTransferError(text) {
+  const el = els.transferForm.querySelector('.form-error');
+  el.textContent = text;
+  el.hidden = !text;
+}
+
+async function transfer(e) {
+  e.preventDefault();
+  const me = conv;
+  if (!me) return;
+  const f = els.transferForm;
+  const assigneeId = f.elements['transfer-agent'].value;
+  const note = f.elements['transfer-note'].value.trim();
+  const name = f.elements['transfer-agent'].selectedOptions[0]?.textContent ?? 'the agent';
+  if (!assigneeId) return;
+  const submit = f.querySelector('[type=submit]');
+  submit.disabled = true;
+  try {
+    const res = await api.request('PATCH', `/chats/${me.chatId}`, {
+      body: { assignee_id: assigneeId, ...(note ? { note } : {}) },
+    });
+    if (conv === me) renderHeader(upsertChat(res.chat, { force: true }));
+    renderList();
+    els.transferDialog.close();
+    toast(`Transferred to ${name}.`);
+  } catch (err) {
+    setTransferError(err.message ? `Could not transfer the chat: ${err.message}` : 'Could not transfer the chat.');
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+// ---- the visitor's other chats ------------------------------------------------------
+
+/** Lists the other chats of the open chat's visitor, for a returning visitor. */
+async function loadOtherChats(me) {
+  const current = chats.get(me.chatId);
+  const visitorId = current?.visitor?.id;
+  if (!visitorId) return;
+  let res;
+  try {
+    res = await api.request('GET', '/chats', { query: { visitor_id: visitorId, status: 'all' }, signal: me.abort.signal });
+  } catch {
+    return;
+  }
+  if (conv !== me) return;
+  // Filtered here too: a server that ignored visitor_id must not list strangers' chats.
+  const others = (res.chats ?? []).filter((c) => c.id !== me.chatId && c.visitor?.id === visitorId)
+    .sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at));
+  for (const c of others) upsertChat(c);
+  const allEarlier = others.every((c) => Date.parse(c.created_at) <= Date.parse(current.created_at));
+  els.earlierTitle.textContent = allEarlier ? 'Earlier chats' : 'Other chats';
+  els.earlierList.replaceChildren(...others.map((c) => h('li', {},
+    h('a', { className: 'earlier__item', href: '#chat=' + encodeURIComponent(c.id), dataset: { chatId: c.id } },
+      h('time', { className: 'earlier__when', dateTime: c.created_at, title: formatFull(c.created_at) }, relativeTime(c.created_at)),
+      c.status === 'closed' ? h('span', { className: 'tag' }, 'Closed') : h('span', { className: 'tag tag--open' }, 'Open'),
+      h('span', { className: 'earlier__preview' }, previewOf(c.last_message))))));
+  els.earlier.hidden = others.length === 0;
+  renderList();
+}
+
+// ---- search results ------------------------------------------------------------------
+
+/** Opens the chat of a message found by search and scrolls to that message. */
+function openFound(chatId, message) {
+  revealing = { chatId, messageId: message.id, seq: message.seq };
+  if (conv?.chatId === chatId) {
+    showView('chat');
+    revealFound(conv);
+  } else {
+    navigate(chatId);
+  }
+}
+
+/** Pages back (`before=`) until the message being revealed is loaded, then highlights it. */
+async function revealFound(me) {
+  const target = revealing;
+  if (!target || target.chatId !== me.chatId || conv !== me) return;
+  revealing = null;
+  try {
+    while (!list.has(target.messageId)) {
+      const before = list.minSeq;
+      if (before === null || (Number.isFinite(target.seq) && before <= target.seq)) break;
+      const page = await api.request('GET', `/chats/${me.chatId}/messages`, {
+        query: { before, limit: REVEAL_PAGE }, signal: me.abort.signal,
+      });
+      if (conv !== me) return;
+      list.add(page.messages);
+      els.loadEarlier.hidden = !page.has_more;
+      if (!page.messages?.length || !page.has_more) break;
+    }
+  } catch (err) {
+    if (me.abort.signal.aborted || conv !== me) return;
+    toast('Could not load that message.');
+  }
+  if (conv !== me) return;
+  list.render('prepend');
+  if (!list.highlight(target.messageId)) toast('That message is no longer in this chat.');
+}
+
+// ---- private notes -------------------------------------------------------------------
+
+/** Whether the next message goes out as a private note; the composer turns yellow. */
+function setPrivate(on) {
+  els.privateToggle.checked = on;
+  els.composerWrap.dataset.private = String(on);
+  els.noteHint.hidden = !on;
+  els.textarea.placeholder = on ? 'Write a private note (only agents see it)…' : 'Write a reply…';
+  els.sendBtn.setAttribute('aria-label', on ? 'Add private note' : 'Send reply');
+  els.attach.disabled = on;
+  els.attach.title = on ? 'Files cannot be private notes' : '';
 }
 
 function setDetailsOpen(open) {

@@ -43,8 +43,9 @@ export function setupComposer({ form, textarea, onSend, onTyping }) {
   };
 
   textarea.addEventListener('keydown', (e) => {
+    // defaultPrevented: a popup on the composer (the agent's canned responses) took the key.
     // isComposing / 229: Enter that confirms an IME composition is not a send.
-    if (e.key !== 'Enter' || e.shiftKey || e.isComposing || e.keyCode === 229) return;
+    if (e.defaultPrevented || e.key !== 'Enter' || e.shiftKey || e.isComposing || e.keyCode === 229) return;
     e.preventDefault();
     submit();
   });

@@ -25,6 +25,40 @@ export function appendLinkified(parent, text) {
   if (last < text.length) parent.append(text.slice(last));
 }
 
+/** The character references an HTML-escaping server writes; anything else stays as written. */
+const NAMED_REFS = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: '\u00a0' };
+
+/** Undoes HTML escaping into plain text (never markup: the result only becomes text nodes). */
+export function decodeEntities(text) {
+  return text.replace(/&(#x[0-9a-f]{1,6}|#[0-9]{1,7}|[a-z]{2,6});/gi, (whole, ref) => {
+    if (ref[0] !== '#') return NAMED_REFS[ref.toLowerCase()] ?? whole;
+    const code = ref[1] === 'x' || ref[1] === 'X' ? Number.parseInt(ref.slice(2), 16) : Number.parseInt(ref.slice(1), 10);
+    return code > 0 && code <= 0x10ffff && !(code >= 0xd800 && code <= 0xdfff) ? String.fromCodePoint(code) : whole;
+  });
+}
+
+/**
+ * Appends a search snippet — HTML-escaped text with `<mark>…</mark>` around the hits — as
+ * text nodes and <mark> elements. Nothing else in it can become an element: the snippet is
+ * split on the two exact markers and every other part is decoded to text.
+ */
+export function appendSnippet(parent, snippet) {
+  let target = parent;
+  for (const part of String(snippet ?? '').split(/(<mark>|<\/mark>)/)) {
+    if (part === '<mark>') {
+      if (target === parent) {
+        target = document.createElement('mark');
+        parent.append(target);
+      }
+    } else if (part === '</mark>') {
+      target = parent;
+    } else if (part) {
+      target.append(decodeEntities(part));
+    }
+  }
+  return parent;
+}
+
 function trimUrl(url) {
   let out = url.replace(/[.,;:!?'"]+$/, '');
   // Drop closing brackets that do not close something inside the URL: "(see https://x.y/a)".
@@ -160,4 +194,5 @@ export const ICONS = {
   clock: ['M12 7v5l3 2', 'M21 12a9 9 0 1 1-18 0 9 9 0 0 1 18 0z'],
   alert: ['M12 8v5', 'M12 16.5v.5', 'M21 12a9 9 0 1 1-18 0 9 9 0 0 1 18 0z'],
   file: ['M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8z', 'M14 3v5h5'],
+  lock: ['M6 11h12v9H6z', 'M8.5 11V8a3.5 3.5 0 0 1 7 0v3'],
 };

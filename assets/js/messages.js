@@ -1,6 +1,6 @@
 // messages.js: the conversation log shared by both pages — keyed rendering of server
 // messages and optimistic ones, day separators, delivery status, scroll-follow and the
-// "New messages" pill, attachments and uploads in progress.
+// "New messages" pill, attachments and uploads in progress, private notes (agents only).
 
 import {
   appendLinkified, dayKey, dayLabel, formatFull, formatSize, formatTime, h, icon, ICONS,
@@ -10,6 +10,8 @@ import {
 const GROUP_GAP_MS = 5 * 60 * 1000;
 /** How close to the bottom (px) still counts as "reading the latest". */
 const NEAR_BOTTOM_PX = 80;
+/** How long a message found by search stays highlighted. */
+const HIGHLIGHT_MS = 4000;
 
 const STATUS_TEXT = { sending: 'Sending…', queued: 'Waiting for connection', failed: 'Not sent', sent: 'Sent', read: 'Read' };
 const STATUS_ICON = { sending: ICONS.clock, queued: ICONS.clock, failed: ICONS.alert, sent: ICONS.check, read: ICONS.checks };
@@ -89,6 +91,11 @@ export class MessageList {
     this.blobUrls.clear();
   }
 
+  /** Whether message `id` (a server id) is loaded. */
+  has(id) {
+    return this.byId.has(id);
+  }
+
   /** Highest seq shown, 0 when none. */
   get maxSeq() {
     let max = 0;
@@ -150,6 +157,21 @@ export class MessageList {
   nearBottom() {
     const s = this.scroller;
     return s.scrollHeight - s.scrollTop - s.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  /**
+   * Scrolls message `id` to the middle of the view, focuses it and marks it for a few
+   * seconds (`data-highlighted`); false when it is not shown.
+   */
+  highlight(id) {
+    const el = this.list.querySelector(`[data-message-id="${CSS.escape(id)}"]`);
+    if (!el) return false;
+    el.scrollIntoView({ block: 'center' });
+    el.tabIndex = -1;
+    el.focus({ preventScroll: true });
+    el.dataset.highlighted = 'true';
+    setTimeout(() => delete el.dataset.highlighted, HIGHLIGHT_MS);
+    return true;
   }
 
   scrollToBottom(smooth = false) {
@@ -216,13 +238,13 @@ export class MessageList {
       const mine = msg.sender === this.me;
       const authorId = msg.author?.id ?? msg.sender;
       const cont = !!prev && msg.sender !== 'system' && prev.sender === msg.sender
-        && (prev.author?.id ?? prev.sender) === authorId
+        && (prev.author?.id ?? prev.sender) === authorId && !!prev.private === !!msg.private
         && new Date(when) - new Date(prev.created_at) < GROUP_GAP_MS;
       const status = mine ? (pending ? msg.state : msg.seq <= this.otherRead ? 'read' : 'sent') : '';
       const key = msg.client_id && mine ? 'c:' + msg.client_id : 'm:' + msg.id;
       // Upload progress is not in the signature: setProgress moves the bar in place.
       const sig = [msg.id ?? '', status, cont, msg.body, msg.attachment?.id ?? '', msg.author?.name ?? '',
-        msg.upload?.name ?? '', msg.error ?? '', msg.retryable !== false].join('\u0001');
+        msg.upload?.name ?? '', msg.error ?? '', msg.retryable !== false, !!msg.private].join('\u0001');
       rows.push({ key, sig, msg, pending, mine, cont, status });
       prev = msg;
     };
@@ -256,11 +278,16 @@ export class MessageList {
     }
     li.dataset.sender = msg.sender;
     if (status) li.dataset.status = status;
+    if (msg.private) {
+      li.dataset.private = 'true';
+      li.classList.add('msg--private');
+    }
 
     const author = !cont && this.authorLabel?.(msg);
     if (author) li.append(h('div', { className: 'msg__author' }, author));
 
     const bubble = h('div', { className: 'msg__bubble' });
+    if (msg.private) bubble.append(h('span', { className: 'msg__note' }, icon(...ICONS.lock), 'Private note'));
     if (msg.attachment) bubble.append(this.buildAttachment(msg.attachment));
     else if (msg.upload) bubble.append(this.buildUpload(msg, status));
     // An upload without a caption carries its file name as the body: do not say it twice.

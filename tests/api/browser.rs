@@ -26,7 +26,7 @@ use crate::helpers::{spawn_app, spawn_app_with};
 use crate::process::{free_port, Parley};
 
 /// How long a condition may take to come true; generous for a loaded 2-core machine.
-const PATIENCE: Duration = Duration::from_secs(20);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(20);
 /// After a server restart the page's backoff (1 s, 2 s, 4 s …) must run out first.
 const RESTART_PATIENCE: Duration = Duration::from_secs(45);
 /// A valid 1×1 PNG.
@@ -535,23 +535,25 @@ async fn all_messages(api: &ApiClient) -> Vec<Value> {
 }
 
 /// Signs in to the agent inbox as the server's first admin.
-async fn sign_in(b: &Browser, api: &ApiClient) {
+pub(crate) async fn sign_in(b: &Browser, api: &ApiClient) {
+    sign_in_as(b, api, &api.admin_email, &api.admin_password).await;
+}
+
+/// Signs in to the agent inbox as the agent with this email and password.
+pub(crate) async fn sign_in_as(b: &Browser, api: &ApiClient, email: &str, password: &str) {
     b.client
         .goto(&api.url("/agent"))
         .await
         .expect("open the inbox");
     let email_input = b.wait_for_css("input[name=email]").await;
-    email_input
-        .send_keys(&api.admin_email)
-        .await
-        .expect("type the email");
+    email_input.send_keys(email).await.expect("type the email");
     let password_input = b
         .client
         .find(Locator::Css("input[name=password]"))
         .await
         .expect("password field");
     password_input
-        .send_keys(&format!("{}{}", api.admin_password, char::from(Key::Enter)))
+        .send_keys(&format!("{password}{}", char::from(Key::Enter)))
         .await
         .expect("type the password and press Enter");
     b.eventually(
@@ -562,14 +564,14 @@ async fn sign_in(b: &Browser, api: &ApiClient) {
 }
 
 /// Opens the visitor page at `url` and sends `text`, until the server has confirmed it.
-async fn visitor_sends(b: &Browser, url: &str, text: &str) {
+pub(crate) async fn visitor_sends(b: &Browser, url: &str, text: &str) {
     b.client.goto(url).await.expect("open the visitor page");
     send_message(b, text).await;
     b.wait_for_message(text, true).await;
 }
 
 /// Types into the composer and presses Enter.
-async fn send_message(b: &Browser, text: &str) {
+pub(crate) async fn send_message(b: &Browser, text: &str) {
     let composer = b.wait_for_css("textarea[name=message]").await;
     composer
         .send_keys(&format!("{text}{}", char::from(Key::Enter)))
@@ -608,8 +610,8 @@ async fn assert_markup_is_inert(b: &Browser, markup: &str) {
 // The browser
 // ---------------------------------------------------------------------------------
 
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     _driver: Driver,
     _profile: tempfile::TempDir,
 }
@@ -632,7 +634,7 @@ impl Drop for Driver {
 
 /// Runs `body` with a fresh headless Chromium, and closes it however the body ends.
 /// Returns the body's value, or None when no browser is installed (outside CI).
-async fn with_browser<F, Fut, T>(body: F) -> Option<T>
+pub(crate) async fn with_browser<F, Fut, T>(body: F) -> Option<T>
 where
     F: FnOnce(Arc<Browser>) -> Fut,
     Fut: Future<Output = T>,
@@ -733,7 +735,7 @@ impl Browser {
     }
 
     /// Opens a new window and switches to it.
-    async fn open_window(&self) -> fantoccini::wd::WindowHandle {
+    pub(crate) async fn open_window(&self) -> fantoccini::wd::WindowHandle {
         let window = self.client.new_window(false).await.expect("a new window");
         self.client
             .switch_to_window(window.handle.clone())
@@ -742,14 +744,14 @@ impl Browser {
         window.handle
     }
 
-    async fn js(&self, script: &str, args: Vec<Value>) -> Value {
+    pub(crate) async fn js(&self, script: &str, args: Vec<Value>) -> Value {
         self.client
             .execute(script, args)
             .await
             .expect("run a script in the page")
     }
 
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         self.client
             .find(Locator::Css(css))
             .await
@@ -760,11 +762,11 @@ impl Browser {
     }
 
     /// Waits until a script returns something truthy, and returns it.
-    async fn eventually(&self, what: &str, script: &str) -> Value {
+    pub(crate) async fn eventually(&self, what: &str, script: &str) -> Value {
         self.eventually_with(what, script, vec![], PATIENCE).await
     }
 
-    async fn eventually_with(
+    pub(crate) async fn eventually_with(
         &self,
         what: &str,
         script: &str,
@@ -795,7 +797,7 @@ impl Browser {
         }
     }
 
-    async fn wait_for_css(&self, css: &str) -> fantoccini::elements::Element {
+    pub(crate) async fn wait_for_css(&self, css: &str) -> fantoccini::elements::Element {
         let started = Instant::now();
         loop {
             if let Ok(el) = self.client.find(Locator::Css(css)).await {
@@ -808,7 +810,7 @@ impl Browser {
 
     /// Waits for a rendered message containing `text`; with `confirmed`, one that
     /// carries its server id. Returns {id, status}.
-    async fn wait_for_message(&self, text: &str, confirmed: bool) -> Value {
+    pub(crate) async fn wait_for_message(&self, text: &str, confirmed: bool) -> Value {
         self.wait_for_message_within(text, confirmed, PATIENCE)
             .await
     }
@@ -867,7 +869,7 @@ impl Browser {
     }
 
     /// Waits for an inbox entry mentioning `text`; returns its chat id.
-    async fn wait_for_chat_item(&self, text: &str) -> String {
+    pub(crate) async fn wait_for_chat_item(&self, text: &str) -> String {
         let id = self
             .eventually_with(
                 &format!("the inbox lists a chat with {text:?}"),
@@ -880,7 +882,7 @@ impl Browser {
         id.as_str().expect("a chat id").to_owned()
     }
 
-    async fn message_ids(&self) -> Vec<String> {
+    pub(crate) async fn message_ids(&self) -> Vec<String> {
         let ids = self
             .js("return [...document.querySelectorAll('[data-message-id]')].map((e) => e.dataset.messageId)", vec![])
             .await;
