@@ -328,7 +328,10 @@ async fn an_agent_labels_a_chat_and_filters_the_inbox_by_that_label() {
         b.wait_for_css(r#"#conv-labels [data-label="billing"]"#)
             .await;
         let admin = app.admin_token().await;
-        assert_eq!(labels_of(&app, &admin, &chat_a).await, json!(["billing"]));
+        assert_eq!(
+            app.chat(&admin, &chat_a).await["labels"],
+            json!(["billing"])
+        );
         let input = b
             .js(
                 "return document.querySelector('input[name=label]').value",
@@ -370,7 +373,7 @@ async fn an_agent_labels_a_chat_and_filters_the_inbox_by_that_label() {
     .await;
 
     if let Some((app, admin, chat_a)) = labelled {
-        assert_eq!(labels_of(&app, &admin, &chat_a).await, json!([]));
+        assert_eq!(app.chat(&admin, &chat_a).await["labels"], json!([]));
     }
 }
 
@@ -722,18 +725,6 @@ async fn me(api: &ApiClient, token: &str) -> Value {
         .call("GET", "/api/v1/agents/me", Some(token), None)
         .await;
     reply.assert_status(200)["agent"].clone()
-}
-
-async fn labels_of(api: &ApiClient, token: &str, chat_id: &str) -> Value {
-    let reply = api
-        .call(
-            "GET",
-            &format!("/api/v1/chats/{chat_id}"),
-            Some(token),
-            None,
-        )
-        .await;
-    reply.assert_status(200)["chat"]["labels"].clone()
 }
 
 fn bodies(page: &Value) -> Vec<String> {

@@ -289,6 +289,13 @@ impl ApiClient {
         (token, id)
     }
 
+    /// The chat as `GET /api/v1/chats/{id}` shows it to this token (must answer `200`).
+    pub async fn chat(&self, token: &str, chat_id: &str) -> Value {
+        let path = format!("/api/v1/chats/{chat_id}");
+        let reply = self.call("GET", &path, Some(token), None).await;
+        reply.assert_status(200)["chat"].clone()
+    }
+
     pub async fn inbox(&self, token: &str, after: i64, wait: u64) -> Reply {
         self.call(
             "GET",

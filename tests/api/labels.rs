@@ -26,24 +26,12 @@ async fn list(app: &TestApp, token: &str, query: &str) -> Vec<String> {
         .collect()
 }
 
-async fn labels_of(app: &TestApp, token: &str, chat_id: &str) -> Value {
-    let reply = app
-        .call(
-            "GET",
-            &format!("/api/v1/chats/{chat_id}"),
-            Some(token),
-            None,
-        )
-        .await;
-    reply.assert_status(200)["chat"]["labels"].clone()
-}
-
 #[tokio::test]
 async fn labels_are_replaced_as_a_set_and_kept_by_other_changes() {
     let app = spawn_app().await;
     let agent = app.admin_token().await;
     let chat = app.new_visitor_chat().await;
-    assert_eq!(labels_of(&app, &agent, &chat.chat_id).await, json!([]));
+    assert_eq!(app.chat(&agent, &chat.chat_id).await["labels"], json!([]));
 
     let chat_json = set_labels(
         &app,
@@ -54,7 +42,7 @@ async fn labels_are_replaced_as_a_set_and_kept_by_other_changes() {
     .await;
     assert_eq!(chat_json["labels"], json!(["billing", "vip", "Émile"]));
     assert_eq!(
-        labels_of(&app, &agent, &chat.chat_id).await,
+        app.chat(&agent, &chat.chat_id).await["labels"],
         json!(["billing", "vip", "Émile"])
     );
 
@@ -66,7 +54,7 @@ async fn labels_are_replaced_as_a_set_and_kept_by_other_changes() {
         .await
         .assert_status(200);
     assert_eq!(
-        labels_of(&app, &agent, &chat.chat_id).await,
+        app.chat(&agent, &chat.chat_id).await["labels"],
         json!(["billing", "vip", "Émile"])
     );
 
@@ -131,7 +119,7 @@ async fn invalid_labels_are_a_bad_request_and_change_nothing() {
         reply.assert_error(400, "bad_request");
     }
     assert_eq!(
-        labels_of(&app, &agent, &chat.chat_id).await,
+        app.chat(&agent, &chat.chat_id).await["labels"],
         json!(["keep"])
     );
 
@@ -224,7 +212,7 @@ async fn labels_appear_wherever_agents_see_the_chat_and_never_to_its_visitor() {
     let labels = json!(["angry", "vip"]);
 
     // The agents' views.
-    assert_eq!(labels_of(&app, &agent, &chat.chat_id).await, labels);
+    assert_eq!(app.chat(&agent, &chat.chat_id).await["labels"], labels);
     let listed = app.chats(&agent, "open").await;
     assert_eq!(listed.assert_status(200)["chats"][0]["labels"], labels);
     let inbox = app.inbox(&agent, 0, 0).await;
@@ -233,7 +221,10 @@ async fn labels_appear_wherever_agents_see_the_chat_and_never_to_its_visitor() {
     assert_eq!(poll.assert_status(200)["chat"]["labels"], labels);
 
     // The visitor's views.
-    assert_eq!(labels_of(&app, &chat.token, &chat.chat_id).await, json!([]));
+    assert_eq!(
+        app.chat(&chat.token, &chat.chat_id).await["labels"],
+        json!([])
+    );
     let mine = app
         .call("GET", "/api/v1/chats/mine", Some(&chat.token), None)
         .await;

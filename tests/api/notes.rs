@@ -36,18 +36,6 @@ fn bodies(answer: &Value) -> Vec<&str> {
         .collect()
 }
 
-async fn get_chat(app: &TestApp, token: &str, chat_id: &str) -> Value {
-    let reply = app
-        .call(
-            "GET",
-            &format!("/api/v1/chats/{chat_id}"),
-            Some(token),
-            None,
-        )
-        .await;
-    reply.assert_status(200)["chat"].clone()
-}
-
 #[tokio::test]
 async fn agents_see_private_notes_in_order_with_the_rest() {
     let app = spawn_app().await;
@@ -86,11 +74,11 @@ async fn agents_see_private_notes_in_order_with_the_rest() {
     assert_eq!(page["messages"][1], note_message);
 
     // The agents' views of the chat count the note as its latest activity.
-    let shown = get_chat(&app, &agent, &chat.chat_id).await;
+    let shown = app.chat(&agent, &chat.chat_id).await;
     assert_eq!(shown["last_seq"], all[2]);
     let note_last = send_note(&app, &agent, &chat.chat_id, "Follow up tomorrow").await;
     let note_seq = seq_of(&note_last);
-    let shown = get_chat(&app, &agent, &chat.chat_id).await;
+    let shown = app.chat(&agent, &chat.chat_id).await;
     assert_eq!(shown["last_seq"], note_seq);
     assert_eq!(shown["last_message"]["private"], true);
     let inbox = app.inbox(&agent, all[2], 0).await;
@@ -180,7 +168,7 @@ async fn a_visitor_never_sees_a_private_note() {
     assert_eq!(one.body["has_more"], true);
 
     // Every other way it sees its chat.
-    assert_visitor_view(&get_chat(&app, &chat.token, &chat.chat_id).await, "get");
+    assert_visitor_view(&app.chat(&chat.token, &chat.chat_id).await, "get");
     let mine = app
         .call("GET", "/api/v1/chats/mine", Some(&chat.token), None)
         .await;
@@ -189,7 +177,7 @@ async fn a_visitor_never_sees_a_private_note() {
     assert_visitor_view(&open.assert_status(200)["chat"], "open chat");
 
     // The agent still sees the note as the latest.
-    let agents_view = get_chat(&app, &agent, &chat.chat_id).await;
+    let agents_view = app.chat(&agent, &chat.chat_id).await;
     assert_eq!(agents_view["last_seq"], note_seq);
     assert_eq!(agents_view["read"], Value::Null, "read markers go in polls");
 
@@ -216,11 +204,11 @@ async fn a_note_alone_moves_nothing_the_visitor_sees() {
     let app = spawn_app().await;
     let chat = app.new_visitor_chat().await;
     let agent = app.admin_token().await;
-    let before = get_chat(&app, &chat.token, &chat.chat_id).await;
+    let before = app.chat(&chat.token, &chat.chat_id).await;
     send_note(&app, &agent, &chat.chat_id, "first contact, be nice")
         .await
         .assert_status(201);
-    let after = get_chat(&app, &chat.token, &chat.chat_id).await;
+    let after = app.chat(&chat.token, &chat.chat_id).await;
     assert_eq!(after, before);
     assert_eq!(after["last_seq"], 0);
     assert_eq!(after["last_message"], Value::Null);
@@ -372,9 +360,9 @@ async fn a_note_in_a_closed_chat_leaves_it_closed() {
     send_note(&app, &agent, &chat.chat_id, "closed: spam")
         .await
         .assert_status(201);
-    let shown = get_chat(&app, &agent, &chat.chat_id).await;
+    let shown = app.chat(&agent, &chat.chat_id).await;
     assert_eq!(shown["status"], "closed");
-    let visitors = get_chat(&app, &chat.token, &chat.chat_id).await;
+    let visitors = app.chat(&chat.token, &chat.chat_id).await;
     assert_eq!(visitors["last_message"]["event"], "closed");
 }
 
@@ -487,7 +475,7 @@ async fn a_transfer_note_is_private_and_follows_the_assigned_message() {
             .await
             .assert_error(422, "invalid");
     }
-    let unchanged = get_chat(&app, &admin, &chat.chat_id).await;
+    let unchanged = app.chat(&admin, &chat.chat_id).await;
     assert_eq!(unchanged["status"], "open");
     assert_eq!(unchanged["assignee"]["id"], smith.as_str());
 }
