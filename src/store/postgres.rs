@@ -16,7 +16,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::DomainError;
-use crate::store::sql::{Db, DbError, DbResult, Statements};
+use crate::store::sql::{Db, DbError, DbResult, Statements, CHANNEL};
 
 /// The whole schema, applied to an empty database.
 const SCHEMA: &str = include_str!("../../schema.postgres.sql");
@@ -31,8 +31,6 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64 + 1;
 /// constant: "parley" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7061_726c_6579;
 
-/// The channel every instance `LISTEN`s on.
-pub const CHANNEL: &str = "parley";
 
 /// How long a connection may take to open before the store gives up on it.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -12,6 +12,9 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+/// The PostgreSQL channel every instance `LISTEN`s on and [`Db::notify`] sends to.
+pub const CHANNEL: &str = "parley";
+
 /// Which database a [`Db`] speaks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -205,9 +208,8 @@ impl<'a> Db<'a> {
         match self {
             Db::Sqlite(_) => Ok(()),
             Db::Postgres(tx, _) => {
-                let channel = crate::store::postgres::CHANNEL;
                 tx.borrow_mut()
-                    .execute("SELECT pg_notify($1, $2)", &[&channel, &payload])?;
+                    .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])?;
                 Ok(())
             }
         }
