@@ -31,7 +31,6 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64 + 1;
 /// constant: "parley" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7061_726c_6579;
 
-
 /// How long a connection may take to open before the store gives up on it.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
