@@ -156,51 +156,33 @@ pub fn insert(db: &Db, new: NewMessage) -> DbResult<Message> {
     let sender = new.sender;
     let author_id = new.author.as_ref().map(|a| a.id.as_str());
     let attachment_id = new.attachment.as_ref().map(|a| a.id.as_str());
-    let seq: i64 = match db.backend() {
-        // The single writer's BEGIN IMMEDIATE orders every commit: the rowid is commit order.
-        Backend::Sqlite => db.query_row(
-            "INSERT INTO messages (id, chat_id, sender, author_id, body, client_id, event,
-                                   created_at, attachment_id, private)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING seq",
-            &[
-                &new.id,
-                &new.chat_id,
-                &sender,
-                &author_id,
-                &new.body,
-                &new.client_id,
-                &new.event,
-                &new.created_at,
-                &attachment_id,
-                &new.private,
-            ],
-            |r| r.get(0),
-        )?,
+    let seq: Option<i64> = match db.backend() {
+        // NULL: the rowid is assigned, and the single writer's BEGIN IMMEDIATE orders every
+        // commit, so the rowid is commit order.
+        Backend::Sqlite => None,
         // See `next_seq`: the seq is taken from the counter row, whose lock this
         // transaction then holds until it commits.
-        Backend::Postgres => {
-            let seq = next_seq(db)?;
-            db.execute(
-                "INSERT INTO messages (seq, id, chat_id, sender, author_id, body, client_id,
-                                       event, created_at, attachment_id, private)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                &[
-                    &seq,
-                    &new.id,
-                    &new.chat_id,
-                    &sender,
-                    &author_id,
-                    &new.body,
-                    &new.client_id,
-                    &new.event,
-                    &new.created_at,
-                    &attachment_id,
-                    &new.private,
-                ],
-            )?;
-            seq
-        }
+        Backend::Postgres => Some(next_seq(db)?),
     };
+    let seq: i64 = db.query_row(
+        "INSERT INTO messages (seq, id, chat_id, sender, author_id, body, client_id, event,
+                               created_at, attachment_id, private)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING seq",
+        &[
+            &seq,
+            &new.id,
+            &new.chat_id,
+            &sender,
+            &author_id,
+            &new.body,
+            &new.client_id,
+            &new.event,
+            &new.created_at,
+            &attachment_id,
+            &new.private,
+        ],
+        |r| r.get(0),
+    )?;
     // Counted at insert: a job that fails after this (rare) rolls back yet stays counted.
     crate::metrics::message_stored(sender.as_str());
     // A private note is no news to the visitor: it never counts as unread there.
