@@ -71,7 +71,7 @@ CREATE TABLE messages (
     author_id     TEXT,
     body          TEXT NOT NULL,
     client_id     TEXT,
-    event         TEXT CHECK (event IN ('closed', 'reopened', 'assigned')),
+    event         TEXT CHECK (event IN ('closed', 'reopened', 'assigned', 'labeled')),
     created_at    TEXT NOT NULL,
     attachment_id TEXT REFERENCES attachments (id),
     private       BOOLEAN NOT NULL DEFAULT FALSE

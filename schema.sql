@@ -58,7 +58,7 @@ CREATE TABLE messages (
     author_id  TEXT,                              -- visitor or agent id; NULL for system
     body       TEXT NOT NULL,
     client_id  TEXT,
-    event      TEXT CHECK (event IN ('closed', 'reopened', 'assigned')),
+    event      TEXT CHECK (event IN ('closed', 'reopened', 'assigned', 'labeled')), -- 'labeled': migration 7
     created_at TEXT NOT NULL,
     attachment_id TEXT REFERENCES attachments (id),
     private    INTEGER NOT NULL DEFAULT 0         -- a note for agents only (migration 6)

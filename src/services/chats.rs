@@ -159,8 +159,8 @@ impl ChatService {
     }
 
     /// Applies an agent's change; each effective change of status or assignee appends a
-    /// system message, so pollers learn of it through the same cursor. Labels change
-    /// quietly: they are the agents' own, and a visitor never sees them.
+    /// system message, so pollers learn of it through the same cursor. A label change
+    /// appends a private `labeled` event: the labels are the agents' own.
     pub async fn change(
         &self,
         caller: &Caller,
@@ -185,12 +185,20 @@ impl ChatService {
                     Some(_) => Some(hooks.subscribers(db, "message.created")?),
                     None => None,
                 };
-                if let Some(labels) = &change.labels {
-                    chats::set_labels(db, &id, labels.as_slice())?;
-                }
                 let actor = messages::author(db, &actor_id)?;
                 let actor_name = actor.name.clone().unwrap_or_else(|| "an agent".into());
                 let mut changed = false;
+                let label_diff = match &change.labels {
+                    Some(labels) => chats::set_labels(db, &id, labels.as_slice())?,
+                    None => None,
+                };
+                if let Some(diff) = label_diff {
+                    // A private event: the agents' inbox polls learn of it through the same
+                    // cursor as any message, and a visitor never sees it.
+                    let body = describe_labels(&actor_name, &diff);
+                    messages::insert_event(db, &id, "labeled", body, Some(actor.clone()), true)?;
+                    changed = true;
+                }
                 if let Some(status) = change.status.filter(|s| *s != access.status) {
                     chats::set_status(db, &id, status, &domain::now())?;
                     let (event, body) = match status {
@@ -198,7 +206,7 @@ impl ChatService {
                         ChatStatus::Open => ("reopened", format!("Chat reopened by {actor_name}")),
                     };
                     let message =
-                        messages::insert_event(db, &id, event, body, Some(actor.clone()))?;
+                        messages::insert_event(db, &id, event, body, Some(actor.clone()), false)?;
                     if status == ChatStatus::Closed {
                         hooks.chat_closed(db, &message)?;
                     }
@@ -222,7 +230,14 @@ impl ChatService {
                             None => format!("Unassigned by {actor_name}"),
                         };
                         chats::set_assignee(db, &id, assignee_id.as_deref())?;
-                        messages::insert_event(db, &id, "assigned", body, Some(actor.clone()))?;
+                        messages::insert_event(
+                            db,
+                            &id,
+                            "assigned",
+                            body,
+                            Some(actor.clone()),
+                            false,
+                        )?;
                         if let (Some(note), Some(subscribers)) = (change.note, &subscribers) {
                             let note = messages::insert(
                                 db,
@@ -307,4 +322,13 @@ impl ChatService {
                 .read(move |db| Ok(chats::changed_since(db, after, limit)?)),
         )
     }
+}
+
+/// The body of a `labeled` event: "Ana added billing, vip and removed urgent".
+fn describe_labels(actor_name: &str, diff: &chats::LabelDiff) -> String {
+    let added = (!diff.added.is_empty()).then(|| format!("added {}", diff.added.join(", ")));
+    let removed =
+        (!diff.removed.is_empty()).then(|| format!("removed {}", diff.removed.join(", ")));
+    let what: Vec<String> = added.into_iter().chain(removed).collect();
+    format!("{actor_name} {}", what.join(" and "))
 }

@@ -153,6 +153,7 @@ impl MessageService {
                         "reopened",
                         "Chat reopened by the visitor".into(),
                         Some(author.clone()),
+                        false,
                     )?;
                 }
                 let message = messages::insert(

@@ -216,8 +216,16 @@ pub fn set_assignee(db: &Db, id: &str, assignee_id: Option<&str>) -> DbResult<()
     Ok(())
 }
 
-/// Replaces a chat's labels with `labels`; returns whether the set changed.
-pub fn set_labels(db: &Db, id: &str, labels: &[String]) -> DbResult<bool> {
+/// What a label change did: the labels added and the labels removed, each sorted.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct LabelDiff {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// Replaces a chat's labels with `labels` (sorted, without duplicates); returns what changed,
+/// or `None` when the set is the same.
+pub fn set_labels(db: &Db, id: &str, labels: &[String]) -> DbResult<Option<LabelDiff>> {
     let mut current = db.query_map(
         "SELECT label FROM chat_labels WHERE chat_id = ?1",
         &[&id],
@@ -225,7 +233,7 @@ pub fn set_labels(db: &Db, id: &str, labels: &[String]) -> DbResult<bool> {
     )?;
     current.sort();
     if current == labels {
-        return Ok(false);
+        return Ok(None);
     }
     db.execute("DELETE FROM chat_labels WHERE chat_id = ?1", &[&id])?;
     for label in labels {
@@ -234,7 +242,17 @@ pub fn set_labels(db: &Db, id: &str, labels: &[String]) -> DbResult<bool> {
             &[&id, label],
         )?;
     }
-    Ok(true)
+    Ok(Some(LabelDiff {
+        added: labels
+            .iter()
+            .filter(|l| !current.contains(l))
+            .cloned()
+            .collect(),
+        removed: current
+            .into_iter()
+            .filter(|l| !labels.contains(l))
+            .collect(),
+    }))
 }
 
 /// Moves one side's read marker forward to `seq`, clamped to the chat's last seq (for the

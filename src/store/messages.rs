@@ -248,6 +248,7 @@ pub fn insert_event(
     event: &str,
     body: String,
     actor: Option<Author>,
+    private: bool,
 ) -> DbResult<Message> {
     insert(
         db,
@@ -261,7 +262,7 @@ pub fn insert_event(
             event: Some(event),
             created_at: crate::domain::now(),
             attachment: None,
-            private: false,
+            private,
         },
     )
 }

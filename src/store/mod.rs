@@ -35,7 +35,7 @@ pub use writer::Writer;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// `PRAGMA user_version` of a database that has [`SCHEMA`]; bump it with each migration.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Ordered migrations: `MIGRATIONS[i]` takes a database from version `i + 1` to `i + 2`.
 const MIGRATIONS: &[&str] = &[
@@ -44,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/4_unread_counts.sql"),
     include_str!("migrations/5_session_epoch.sql"),
     include_str!("migrations/6_agent_tools.sql"),
+    include_str!("migrations/7_label_events.sql"),
 ];
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
@@ -550,6 +551,57 @@ mod tests {
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
         assert_eq!(shape(&old), shape(&fresh));
+    }
+
+    #[test]
+    fn rebuilding_messages_keeps_every_seq_the_high_water_mark_and_the_search_index() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("testdata/schema_v1.sql"))
+            .unwrap();
+        for migration in &MIGRATIONS[..5] {
+            conn.execute_batch(migration).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 6).unwrap();
+        // The rows need no chat: only the messages table is under test.
+        conn.pragma_update(None, "foreign_keys", false).unwrap();
+        let insert = "INSERT INTO messages (id, chat_id, sender, body, event, created_at)
+                      VALUES (?1, 'c', 'visitor', ?2, ?3, 't')";
+        for (id, body) in [("m1", "alpha"), ("m2", "bravo"), ("m3", "charlie")] {
+            conn.execute(insert, (id, body, None::<String>)).unwrap();
+        }
+        // The newest message is gone: its seq must never come back.
+        conn.execute("DELETE FROM messages WHERE id = 'm3'", [])
+            .unwrap();
+
+        migrate(&mut conn).unwrap();
+
+        let seqs: Vec<i64> = conn
+            .prepare("SELECT seq FROM messages ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(seqs, [1, 2]);
+        conn.execute(insert, ("m4", "delta", None::<String>))
+            .unwrap();
+        let seq: i64 = conn
+            .query_row("SELECT seq FROM messages WHERE id = 'm4'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(seq, 4);
+        let found: Vec<i64> = conn
+            .prepare("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1 ORDER BY rowid")
+            .unwrap()
+            .query_map(["bravo OR delta OR charlie"], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(found, [2, 4]);
+        conn.execute(insert, ("m5", "Ana added vip", Some("labeled")))
+            .unwrap();
+        assert!(conn
+            .execute(insert, ("m6", "no such event", Some("bogus")))
+            .is_err());
     }
 
     #[test]

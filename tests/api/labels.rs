@@ -64,15 +64,58 @@ async fn labels_are_replaced_as_a_set_and_kept_by_other_changes() {
     let cleared = set_labels(&app, &agent, &chat.chat_id, json!([])).await;
     assert_eq!(cleared["labels"], json!([]));
 
-    // A label change appends no message.
+    // Each effective label change appends a private `labeled` event; the rest append none
+    // of their own.
     let page = app.messages(&agent, &chat.chat_id, 0, 100).await;
-    let events: Vec<&Value> = page.assert_status(200)["messages"]
+    let events: Vec<(Value, Value, Value)> = page.assert_status(200)["messages"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| &m["event"])
+        .map(|m| (m["event"].clone(), m["private"].clone(), m["body"].clone()))
         .collect();
-    assert_eq!(events, [&json!("closed")]);
+    let me = app
+        .call("GET", "/api/v1/agents/me", Some(&agent), None)
+        .await;
+    let admin = me.assert_status(200)["agent"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        events,
+        [
+            (
+                json!("labeled"),
+                json!(true),
+                json!(format!("{admin} added billing, vip, Émile"))
+            ),
+            (
+                json!("closed"),
+                json!(false),
+                json!(format!("Chat closed by {admin}"))
+            ),
+            (
+                json!("labeled"),
+                json!(true),
+                json!(format!(
+                    "{admin} added refund and removed billing, vip, Émile"
+                ))
+            ),
+            (
+                json!("labeled"),
+                json!(true),
+                json!(format!("{admin} removed refund"))
+            ),
+        ]
+    );
+    // The visitor sees none of them.
+    let visitor_page = app.messages(&chat.token, &chat.chat_id, 0, 100).await;
+    let visitor_events: Vec<Value> = visitor_page.assert_status(200)["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["event"].clone())
+        .collect();
+    assert_eq!(visitor_events, [json!("closed")]);
 
     // Labels and a status change in one request.
     let both = app
@@ -85,6 +128,35 @@ async fn labels_are_replaced_as_a_set_and_kept_by_other_changes() {
     let both = both.assert_status(200);
     assert_eq!(both["chat"]["status"], "open");
     assert_eq!(both["chat"]["labels"], json!(["returning"]));
+}
+
+#[tokio::test]
+async fn a_label_change_wakes_another_agents_held_inbox_poll() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (other, _) = app.new_agent(&admin, "other@example.com").await;
+    let chat = app.new_visitor_chat().await;
+    let head = app.inbox(&other, 0, 0).await.assert_status(200)["next"]
+        .as_i64()
+        .unwrap();
+
+    // Held for up to 20 s: a poll that was not woken would answer with no chats.
+    let (answer, ()) = tokio::join!(app.inbox(&other, head, 20), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        set_labels(&app, &admin, &chat.chat_id, json!(["urgent"])).await;
+    });
+    let answer = answer.assert_status(200);
+    let chats = answer["chats"].as_array().unwrap();
+    assert_eq!(chats.len(), 1);
+    assert_eq!(chats[0]["id"], chat.chat_id.as_str());
+    assert_eq!(chats[0]["labels"], json!(["urgent"]));
+    assert!(answer["next"].as_i64().unwrap() > head);
+
+    // The same set again is no change: no event, nothing to wake for.
+    set_labels(&app, &admin, &chat.chat_id, json!(["urgent"])).await;
+    let next = answer["next"].as_i64().unwrap();
+    let quiet = app.inbox(&other, next, 0).await;
+    assert_eq!(quiet.assert_status(200)["chats"], json!([]));
 }
 
 #[tokio::test]

@@ -307,6 +307,19 @@ fn shape(client: &mut postgres::Client) -> Vec<String> {
             .iter()
             .map(|r| r.get::<_, String>(0)),
     );
+    shape.extend(
+        client
+            .query(
+                "SELECT conrelid::regclass::text || ' ' || conname || ' '
+                        || pg_get_constraintdef(oid)
+                 FROM pg_constraint WHERE contype = 'c' AND connamespace = 'public'::regnamespace
+                 ORDER BY 1",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0)),
+    );
     shape
 }
 
