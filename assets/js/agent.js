@@ -556,8 +556,6 @@ function buildListItem(c, v) {
     href: '#chat=' + encodeURIComponent(c.id),
     dataset: { chatId: c.id, status: c.status },
     'aria-current': v.active ? 'true' : null,
-    'aria-label': `${v.name}${v.unread ? `, ${v.unread} unread` : ''}${c.status === 'closed' ? ', closed' : ''}`
-      + `${v.labels.length ? ', labels ' + v.labels.join(', ') : ''}: ${v.preview}`,
   },
   fillAvatar(h('span', { className: 'avatar', 'aria-hidden': 'true' }), c),
   h('span', { className: 'chat-item__main' },
@@ -568,7 +566,9 @@ function buildListItem(c, v) {
       h('span', { className: 'chat-item__preview' }, v.preview),
       c.status === 'closed' ? h('span', { className: 'tag' }, 'Closed') : null,
       c.assignee && c.assignee.id !== session?.agent?.id ? h('span', { className: 'tag', title: 'Assigned to ' + c.assignee.name }, initials(c.assignee.name)) : null,
-      v.unread ? h('span', { className: 'badge', 'aria-hidden': 'true' }, v.unread > 99 ? '99+' : String(v.unread)) : null),
+      v.unread ? h('span', { className: 'badge', 'aria-hidden': 'true' }, v.unread > 99 ? '99+' : String(v.unread)) : null,
+      // The link's name is its visible text (WCAG 2.5.3); the count is spoken, not the badge.
+      v.unread ? h('span', { className: 'visually-hidden' }, `, ${v.unread} unread`) : null),
     v.labels.length ? h('span', { className: 'chat-item__labels', 'aria-label': 'Labels: ' + v.labels.join(', ') },
       ...v.labels.map((l) => h('span', { className: 'tag tag--label' }, l))) : null));
   return h('li', {}, a);

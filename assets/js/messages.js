@@ -255,7 +255,8 @@ export class MessageList {
 
   build(item) {
     if (!item.msg) {
-      return h('li', { className: 'day', role: 'separator' }, h('span', {}, item.label));
+      // A plain item: a separator role is not allowed as a list's child.
+      return h('li', { className: 'day' }, h('span', {}, item.label));
     }
     const { msg, pending, mine, cont, status } = item;
     const time = h('time', { dateTime: msg.created_at, title: formatFull(msg.created_at) }, formatTime(msg.created_at));

@@ -1,6 +1,7 @@
 //! Integration tests: the real app over real HTTP, compiled as one test binary.
 #![allow(clippy::unwrap_used)]
 
+mod accessibility_browser;
 mod agent_tools_browser;
 mod agents;
 mod attachments;
