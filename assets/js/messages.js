@@ -5,6 +5,7 @@
 import {
   appendLinkified, dayKey, dayLabel, formatFull, formatSize, formatTime, h, icon, ICONS,
 } from './format.js';
+import { t } from './i18n.js';
 
 /** Consecutive messages of one author closer than this share one bubble group. */
 const GROUP_GAP_MS = 5 * 60 * 1000;
@@ -13,9 +14,9 @@ const NEAR_BOTTOM_PX = 80;
 /** How long a message found by search stays highlighted. */
 const HIGHLIGHT_MS = 4000;
 
-const STATUS_TEXT = { sending: 'Sending…', queued: 'Waiting for connection', failed: 'Not sent', sent: 'Sent', read: 'Read' };
+/** System events with a text of their own; any other shows as a generic update. */
+const EVENTS = new Set(['closed', 'reopened', 'assigned']);
 const STATUS_ICON = { sending: ICONS.clock, queued: ICONS.clock, failed: ICONS.alert, sent: ICONS.check, read: ICONS.checks };
-const EVENT_TEXT = { closed: 'Chat closed', reopened: 'Chat reopened', assigned: 'Chat assigned' };
 /** Shown inline as a picture; the server serves only raster types inline, never SVG. */
 const PREVIEW_TYPES = /^image\/(png|jpeg|gif|webp)$/;
 
@@ -45,7 +46,7 @@ export async function loadEarlier({ api, list, button, chatId, stillCurrent, ren
     button.hidden = !page.has_more;
     render('prepend');
   } catch {
-    toast('Could not load earlier messages.');
+    toast(t('loadEarlierFailed'));
   } finally {
     button.disabled = false;
   }
@@ -263,7 +264,7 @@ export class MessageList {
 
     if (msg.sender === 'system') {
       const li = h('li', { className: 'notice notice--' + (msg.event ?? 'info') },
-        h('span', { className: 'notice__text' }, msg.body?.trim() || EVENT_TEXT[msg.event] || 'Update'), ' · ', time);
+        h('span', { className: 'notice__text' }, msg.body?.trim() || t('event.' + (EVENTS.has(msg.event) ? msg.event : 'other'))), ' · ', time);
       li.dataset.messageId = msg.id;
       li.dataset.seq = msg.seq;
       if (msg.event) li.dataset.event = msg.event;
@@ -302,14 +303,14 @@ export class MessageList {
 
     const meta = h('div', { className: 'msg__meta' }, time);
     if (status) {
-      meta.append(h('span', { className: 'msg__status', title: STATUS_TEXT[status] },
-        icon(...STATUS_ICON[status]), h('span', { className: 'msg__status-text' }, STATUS_TEXT[status])));
+      meta.append(h('span', { className: 'msg__status', title: t('status.' + status) },
+        icon(...STATUS_ICON[status]), h('span', { className: 'msg__status-text' }, t('status.' + status))));
     }
     if (status === 'failed') {
       if (msg.retryable !== false) {
-        meta.append(h('button', { type: 'button', className: 'link-btn', on: { click: () => this.onRetry?.(msg.client_id) } }, 'Retry'));
+        meta.append(h('button', { type: 'button', className: 'link-btn', on: { click: () => this.onRetry?.(msg.client_id) } }, t('retry')));
       }
-      meta.append(h('button', { type: 'button', className: 'link-btn', on: { click: () => this.onDiscard?.(msg.client_id) } }, 'Delete'));
+      meta.append(h('button', { type: 'button', className: 'link-btn', on: { click: () => this.onDiscard?.(msg.client_id) } }, t('discard')));
     }
     li.append(meta);
     return li;
@@ -322,7 +323,7 @@ export class MessageList {
       icon(...ICONS.file), h('span', { className: 'attachment__name' }, name),
       h('span', { className: 'attachment__size' }, formatSize(size)));
     if (status === 'failed') return row;
-    const bar = h('progress', { className: 'upload__bar', max: 1, value: msg.progress ?? 0, 'aria-label': `Uploading ${name}` });
+    const bar = h('progress', { className: 'upload__bar', max: 1, value: msg.progress ?? 0, 'aria-label': t('uploading', { name }) });
     return h('div', { className: 'upload' }, row, bar);
   }
 
@@ -330,14 +331,14 @@ export class MessageList {
     const name = att.name || 'file';
     const size = formatSize(att.size);
     const btn = h('button', {
-      type: 'button', className: 'attachment', 'aria-label': `Download ${name}${size ? `, ${size}` : ''}`,
+      type: 'button', className: 'attachment', 'aria-label': t('download', { name }) + (size ? `, ${size}` : ''),
     }, icon(...ICONS.file), h('span', { className: 'attachment__name' }, name), h('span', { className: 'attachment__size' }, size));
     btn.addEventListener('click', () => this.download(att));
     if (!PREVIEW_TYPES.test(att.content_type ?? '') || !this.fetchBlob) return btn;
     // The picture, fetched with the token; a click opens it full size in a new tab.
     const img = h('img', { className: 'attachment__image', alt: name });
     const link = h('a', {
-      className: 'attachment__preview', target: '_blank', 'aria-label': `Open ${name} in a new tab`,
+      className: 'attachment__preview', target: '_blank', 'aria-label': t('openInTab', { name }),
     }, img);
     link.addEventListener('click', (e) => {
       if (!link.href) e.preventDefault();
@@ -367,7 +368,7 @@ export class MessageList {
       a.click();
       a.remove();
     } catch {
-      this.onError?.('Could not download the file.');
+      this.onError?.(t('downloadFailed'));
     }
   }
 }

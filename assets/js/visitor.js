@@ -4,6 +4,7 @@
 // receives with the other tabs (BroadcastChannel).
 
 import { createApi, randomId, store } from './api.js';
+import { localize, t, useVisitorLanguage } from './i18n.js';
 import { setupComposer, typingIndicator } from './composer.js';
 import { Connection, pollLoop } from './connection.js';
 import { HISTORY_PAGE, loadEarlier, MessageList } from './messages.js';
@@ -13,13 +14,11 @@ import { loadMaxUpload, setupFileSources, Uploader } from './uploads.js';
 const SESSION_KEY = 'parley.visitor';
 const OUTBOX_KEY = 'parley.outbox';
 const WAIT_S = 25;
-const CONN_TEXT = {
-  idle: 'We usually reply in minutes',
-  connecting: 'Connecting…',
-  connected: 'Connected',
-  reconnecting: 'Reconnecting…',
-  offline: 'Offline — we will retry',
-};
+useVisitorLanguage();
+localize();
+// The widget's `data-theme` arrives as `?theme=`; without it the page follows the system.
+const theme = new URLSearchParams(location.search).get('theme');
+if (theme === 'light' || theme === 'dark') document.documentElement.dataset.theme = theme;
 
 const params = new URLSearchParams(location.search);
 const embed = params.get('embed') === '1';
@@ -56,7 +55,7 @@ const list = new MessageList({
   list: els.messages,
   pill: els.pill,
   me: 'visitor',
-  authorLabel: (m) => (m.sender === 'agent' ? m.author?.name || 'Support' : null),
+  authorLabel: (m) => (m.sender === 'agent' ? m.author?.name || t('support') : null),
   onRetry: (id) => (uploader.has(id) ? uploader.retry(id) : outbox.retry(id)),
   onDiscard: (id) => (uploader.has(id) ? uploader.discard(id) : outbox.discard(id)),
   onSeen: () => markRead(),
@@ -472,7 +471,7 @@ function updateIndicator() {
     state = 'reconnecting';
   }
   els.conn.dataset.connection = state;
-  els.conn.querySelector('.conn__text').textContent = CONN_TEXT[state];
+  els.conn.querySelector('.conn__text').textContent = t('conn.' + state);
 }
 
 // ---- rendering -------------------------------------------------------------------
@@ -510,18 +509,18 @@ async function saveDetails(e) {
   const body = { name: f.name.value.trim() || null, email: f.email.value.trim() || null };
   if (!session) {
     // Nothing to update yet: the details go along with the first message.
-    els.detailsStatus.textContent = 'Thanks! We will see this with your first message.';
+    els.detailsStatus.textContent = t('details.thanks');
     return;
   }
-  els.detailsStatus.textContent = 'Saving…';
+  els.detailsStatus.textContent = t('details.saving');
   try {
     const res = await api.request('PATCH', '/visitors/me', { body });
     session.visitor = res.visitor;
     saveSession();
-    els.detailsStatus.textContent = 'Saved';
-    setTimeout(() => { if (els.detailsStatus.textContent === 'Saved') setDetailsOpen(false); }, 900);
+    els.detailsStatus.textContent = t('details.saved');
+    setTimeout(() => { if (els.detailsStatus.textContent === t('details.saved')) setDetailsOpen(false); }, 900);
   } catch (err) {
-    els.detailsStatus.textContent = err.status === 422 || err.status === 400 ? 'Please check these details.' : 'Could not save. Try again.';
+    els.detailsStatus.textContent = err.status === 422 || err.status === 400 ? t('details.invalid') : t('details.failed');
   }
 }
 

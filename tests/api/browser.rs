@@ -639,7 +639,17 @@ where
     F: FnOnce(Arc<Browser>) -> Fut,
     Fut: Future<Output = T>,
 {
-    let browser = Arc::new(Browser::launch().await?);
+    with_browser_in(None, body).await
+}
+
+/// [`with_browser`] with a browser whose preferred languages are `languages` (e.g.
+/// `"de-DE,de"`), as `navigator.languages` and `Accept-Language` show them.
+pub(crate) async fn with_browser_in<F, Fut, T>(languages: Option<&str>, body: F) -> Option<T>
+where
+    F: FnOnce(Arc<Browser>) -> Fut,
+    Fut: Future<Output = T>,
+{
+    let browser = Arc::new(Browser::launch(languages).await?);
     let outcome = AssertUnwindSafe(body(Arc::clone(&browser)))
         .catch_unwind()
         .await;
@@ -652,7 +662,7 @@ where
 }
 
 impl Browser {
-    async fn launch() -> Option<Browser> {
+    async fn launch(languages: Option<&str>) -> Option<Browser> {
         let chromium = tool("PARLEY_CHROMIUM", "/usr/bin/chromium");
         let chromedriver = tool("PARLEY_CHROMEDRIVER", "/usr/bin/chromedriver");
         if !chromium.exists() || !chromedriver.exists() {
@@ -697,7 +707,7 @@ impl Browser {
         }
 
         let profile = tempfile::tempdir().expect("a browser profile dir");
-        let args = vec![
+        let mut args = vec![
             "--headless=new".to_owned(),
             "--no-sandbox".to_owned(),
             "--disable-gpu".to_owned(),
@@ -713,12 +723,16 @@ impl Browser {
             "--window-size=1200,900".to_owned(),
             format!("--user-data-dir={}", profile.path().display()),
         ];
+        let mut options = json!({ "binary": chromium.display().to_string() });
+        if let Some(languages) = languages {
+            let first = languages.split(',').next().unwrap_or(languages);
+            args.push(format!("--lang={first}"));
+            options["prefs"] = json!({ "intl": { "accept_languages": languages } });
+        }
+        options["args"] = json!(args);
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), json!("chrome"));
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({ "binary": chromium.display().to_string(), "args": args }),
-        );
+        caps.insert("goog:chromeOptions".into(), options);
         // Two rustls backends are linked (reqwest's ring, fantoccini's aws-lc-rs): pick one.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = ClientBuilder::rustls()

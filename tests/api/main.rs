@@ -16,6 +16,7 @@ mod crash;
 mod fuzz;
 mod hardening;
 mod helpers;
+mod i18n_browser;
 mod inbox;
 mod labels;
 mod long_poll;
