@@ -134,3 +134,14 @@ CREATE FUNCTION parley_unaccent(text) RETURNS text
 ALTER TABLE messages ADD COLUMN search tsvector
     GENERATED ALWAYS AS (to_tsvector('simple', parley_unaccent(body))) STORED;
 CREATE INDEX messages_search ON messages USING gin (search) WHERE event IS NULL;
+
+-- @mentions in private notes (migration 4), one row per mentioned agent until it reads the chat.
+CREATE TABLE mentions (
+    message_id TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    chat_id    TEXT NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
+    agent_id   TEXT NOT NULL REFERENCES agents (id) ON DELETE CASCADE,
+    seq        BIGINT NOT NULL,
+    PRIMARY KEY (message_id, agent_id)
+);
+CREATE INDEX mentions_by_agent ON mentions (agent_id, chat_id, seq);
+CREATE INDEX mentions_by_chat ON mentions (chat_id);

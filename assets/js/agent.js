@@ -421,7 +421,10 @@ function upsertChat(c, { force = false } = {}) {
   const old = chats.get(c.id);
   if (!force && old && (c.last_seq ?? 0) < (old.last_seq ?? 0)) return old;
   const chat = { ...c };
-  if (conv?.chatId === c.id && conv.readPosted >= (c.last_seq ?? 0)) chat.unread = 0;
+  if (conv?.chatId === c.id && conv.readPosted >= (c.last_seq ?? 0)) {
+    chat.unread = 0;
+    chat.mentioned = false;
+  }
   chats.set(c.id, chat);
   return chat;
 }
@@ -523,9 +526,10 @@ function listItemView(c) {
   const unread = c.unread ?? 0;
   const active = conv?.chatId === c.id;
   const labels = c.labels ?? [];
+  const mentioned = Boolean(c.mentioned);
   return {
-    name, when, age, preview, unread, active, labels,
-    sig: [name, age, preview, unread, active, c.status, c.assignee?.id, ...labels].join('\u0001'),
+    name, when, age, preview, unread, active, labels, mentioned,
+    sig: [name, age, preview, unread, active, mentioned, c.status, c.assignee?.id, ...labels].join('\u0001'),
   };
 }
 
@@ -568,7 +572,9 @@ function buildListItem(c, v) {
       c.assignee && c.assignee.id !== session?.agent?.id ? h('span', { className: 'tag', title: 'Assigned to ' + c.assignee.name }, initials(c.assignee.name)) : null,
       v.unread ? h('span', { className: 'badge', 'aria-hidden': 'true' }, v.unread > 99 ? '99+' : String(v.unread)) : null,
       // The link's name is its visible text (WCAG 2.5.3); the count is spoken, not the badge.
-      v.unread ? h('span', { className: 'visually-hidden' }, `, ${v.unread} unread`) : null),
+      v.unread ? h('span', { className: 'visually-hidden' }, `, ${v.unread} unread`) : null,
+      v.mentioned ? h('span', { className: 'tag tag--mention', title: 'You were mentioned in a note', dataset: { mentioned: 'true' } },
+        '@', h('span', { className: 'visually-hidden' }, ' you were mentioned')) : null),
     v.labels.length ? h('span', { className: 'chat-item__labels', 'aria-label': 'Labels: ' + v.labels.join(', ') },
       ...v.labels.map((l) => h('span', { className: 'tag tag--label' }, l))) : null));
   return h('li', {}, a);
@@ -777,7 +783,9 @@ function markRead() {
   const me = conv;
   if (!me || document.visibilityState !== 'visible' || !list.nearBottom()) return;
   const already = Math.max(me.readPosted, me.serverRead.agent);
-  if (list.countTheirsAfter(already) === 0) return;
+  const mentioned = Boolean(chats.get(me.chatId)?.mentioned);
+  // A mention of this agent is read by opening the chat, even with nothing new from the visitor.
+  if (list.countTheirsAfter(already) === 0 && !mentioned) return;
   const seq = list.maxSeq;
   const before = me.readPosted;
   me.readPosted = seq;
@@ -785,6 +793,7 @@ function markRead() {
   const c = chats.get(me.chatId);
   if (c) {
     c.unread = 0;
+    c.mentioned = false;
     renderList();
   }
 }
@@ -1026,7 +1035,7 @@ function setPrivate(on) {
   els.privateToggle.checked = on;
   els.composerWrap.dataset.private = String(on);
   els.noteHint.hidden = !on;
-  els.textarea.placeholder = on ? 'Write a private note (only agents see it)…' : 'Write a reply…';
+  els.textarea.placeholder = on ? 'Write a private note (only agents see it; @name notifies a colleague)…' : 'Write a reply…';
   els.sendBtn.setAttribute('aria-label', on ? 'Add private note' : 'Send reply');
   els.attach.disabled = on;
   els.attach.title = on ? 'Files cannot be private notes' : '';

@@ -5,6 +5,7 @@ pub mod caller;
 pub mod canned;
 pub mod error;
 pub mod input;
+pub mod mention;
 pub mod model;
 pub mod search;
 pub mod text;

@@ -199,6 +199,9 @@ pub struct Chat {
     pub unread_by_visitor: i64,
     /// The agents' labels, sorted; always empty for the chat's visitor.
     pub labels: Vec<String>,
+    /// (ext) The calling agent is `@mentioned` in a private note here that it has not read
+    /// yet. Always false for the chat's visitor.
+    pub mentioned: bool,
     /// Read markers; sent in poll answers as `read`, not as part of the chat.
     #[serde(skip)]
     pub read: ReadMarkers,

@@ -492,6 +492,7 @@ mod tests {
             unread: 0,
             unread_by_visitor: 0,
             labels: Vec::new(),
+            mentioned: false,
             read: ReadMarkers::default(),
         }
     }

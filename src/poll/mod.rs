@@ -402,6 +402,7 @@ mod tests {
             unread: 1,
             unread_by_visitor: 0,
             labels: Vec::new(),
+            mentioned: false,
             read: Default::default(),
         };
         Published {

@@ -47,6 +47,7 @@ pub fn chat_for(db: &Db, caller: &Caller, chat: Chat) -> Result<Chat, DomainErro
 /// that seq. (`unread_by_visitor` never counts notes.) Call once `last_message` is set.
 pub fn for_visitor(db: &Db, mut chat: Chat) -> Result<Chat, DomainError> {
     chat.labels.clear();
+    chat.mentioned = false;
     let hides_a_note = match &chat.last_message {
         Some(last) => last.private,
         None => chat.last_seq > 0,

@@ -10,6 +10,7 @@ use crate::domain::{self, Caller, Chat, ChatStatus, DomainError, Labels, Message
 use crate::poll::{Hub, Parked, PollSlot, Watch, Woken};
 use crate::services::access::{chat_for, for_visitor, visible_chat};
 use crate::services::bus::Bus;
+use crate::services::mentions;
 use crate::services::webhooks::Webhooks;
 use crate::store::chats::{self, Filter};
 use crate::store::messages::NewMessage;
@@ -129,7 +130,7 @@ impl ChatService {
         let agent_id = caller.require_agent()?.to_string();
         let assignee = match filter.assignee {
             AssigneeFilter::Anyone => None,
-            AssigneeFilter::Me => Some(agent_id),
+            AssigneeFilter::Me => Some(agent_id.clone()),
             AssigneeFilter::Unassigned => Some(String::new()),
             AssigneeFilter::Agent(id) => Some(id),
         };
@@ -142,7 +143,9 @@ impl ChatService {
                     visitor_id: filter.visitor_id.as_deref(),
                     limit: filter.limit,
                 };
-                Ok(chats::list(db, &query)?)
+                let mut found = chats::list(db, &query)?;
+                mentions::flag(db, &agent_id, &mut found)?;
+                Ok(found)
             })
             .await
     }
@@ -152,7 +155,10 @@ impl ChatService {
         self.store
             .read(move |db| {
                 visible_chat(db, &chat_id, &caller)?;
-                let chat = chats::find(db, &chat_id)?.ok_or(DomainError::NotFound)?;
+                let mut chat = chats::find(db, &chat_id)?.ok_or(DomainError::NotFound)?;
+                if caller.is_agent() {
+                    mentions::flag(db, caller.id(), std::slice::from_mut(&mut chat))?;
+                }
                 chat_for(db, &caller, chat)
             })
             .await
@@ -255,6 +261,7 @@ impl ChatService {
                                 },
                             )?;
                             hooks.message_created_to(db, subscribers, &note)?;
+                            mentions::record(db, &note, &actor_id)?;
                         }
                         changed = true;
                     }
@@ -295,7 +302,7 @@ impl ChatService {
                 wait
             };
             let read = || async {
-                let found = self.changed_since(after, limit).await?;
+                let found = self.changed_since(caller.id(), after, limit).await?;
                 Ok::<_, DomainError>((!found.is_empty()).then_some(found))
             };
             let chats = match self.hub.park(Watch::Inbox, slot, wait, read).await? {
@@ -303,7 +310,7 @@ impl ChatService {
                 Parked::Woken(Woken::Revoked) => return Err(DomainError::Unauthorized),
                 Parked::Woken(Woken::Timeout) if wait.is_zero() => Vec::new(),
                 Parked::HandedOver(_) | Parked::Woken(_) => {
-                    self.changed_since(after, limit).await?
+                    self.changed_since(caller.id(), after, limit).await?
                 }
             };
             let next = chats.iter().map(|c| c.last_seq).max().unwrap_or(after);
@@ -314,13 +321,16 @@ impl ChatService {
     /// Boxed for the reason given at `MessageService::read_page`.
     fn changed_since(
         &self,
+        agent_id: &str,
         after: i64,
         limit: usize,
     ) -> LocalBoxFuture<'_, Result<Vec<Chat>, DomainError>> {
-        Box::pin(
-            self.store
-                .read(move |db| Ok(chats::changed_since(db, after, limit)?)),
-        )
+        let agent_id = agent_id.to_string();
+        Box::pin(self.store.read(move |db| {
+            let mut found = chats::changed_since(db, after, limit)?;
+            mentions::flag(db, &agent_id, &mut found)?;
+            Ok(found)
+        }))
     }
 }
 

@@ -20,6 +20,7 @@ use crate::services::access::{chat_for, ensure_visible, shown_to, visible_chat};
 use crate::services::attachments::Upload;
 use crate::services::bus::Bus;
 use crate::services::limits::Limits;
+use crate::services::mentions;
 use crate::services::webhooks::Webhooks;
 use crate::store::messages::{self, NewMessage, Shown};
 use crate::store::{chats, Backend, Db, Store};
@@ -172,6 +173,7 @@ impl MessageService {
                     },
                 )?;
                 hooks.message_created_to(db, &subscribers, &message)?;
+                mentions::record(db, &message, caller.id())?;
                 bus.message_committed(db, &id, message.seq)?;
                 // The message this one follows. With one writer that is the last seq read
                 // above; with writers on several instances (PostgreSQL) another one may have
@@ -436,6 +438,9 @@ impl MessageService {
             .store
             .write(move |db| {
                 visible_chat(db, &id, &caller)?;
+                if caller.is_agent() {
+                    mentions::mark_read(db, caller.id(), &id, seq)?;
+                }
                 Ok(chats::mark_read(db, &id, caller.is_agent(), seq)?)
             })
             .await?;

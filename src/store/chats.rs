@@ -37,6 +37,7 @@ fn from_row(row: &Row) -> DbResult<Chat> {
             agent: row.get(19)?,
         },
         labels: split_labels(row.get(20)?),
+        mentioned: false,
     })
 }
 

@@ -25,6 +25,7 @@ const SCHEMA: &str = include_str!("../../schema.postgres.sql");
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations_postgres/2_agent_tools.sql"),
     include_str!("migrations_postgres/3_label_events.sql"),
+    include_str!("migrations_postgres/4_mentions.sql"),
 ];
 
 /// The version a migrated database has.

@@ -78,15 +78,13 @@ async fn a_german_browser_sees_the_visitor_page_in_german() {
 async fn lang_in_the_address_wins_and_a_language_without_a_table_falls_back_to_english() {
     let app = spawn_app().await;
     with_browser_in(Some("ja-JP,ja"), |b| async move {
-        b.client.goto(&app.url("/")).await.expect("the visitor page");
+        b.client
+            .goto(&app.url("/"))
+            .await
+            .expect("the visitor page");
         assert_eq!(
             page_words(&b).await,
-            json!([
-                "en",
-                "Chat with us",
-                "Write a message…",
-                "Send message"
-            ])
+            json!(["en", "Chat with us", "Write a message…", "Send message"])
         );
 
         b.client
@@ -110,7 +108,10 @@ async fn lang_in_the_address_wins_and_a_language_without_a_table_falls_back_to_e
 async fn a_right_to_left_message_is_laid_out_right_to_left() {
     let app = spawn_app().await;
     with_browser_in(Some("en-US,en"), |b| async move {
-        b.client.goto(&app.url("/")).await.expect("the visitor page");
+        b.client
+            .goto(&app.url("/"))
+            .await
+            .expect("the visitor page");
         let arabic = "مرحبا، أحتاج إلى مساعدة";
         send_message(&b, arabic).await;
         b.wait_for_message(arabic, true).await;

@@ -20,6 +20,7 @@ mod i18n_browser;
 mod inbox;
 mod labels;
 mod long_poll;
+mod mentions;
 mod messages;
 mod metrics;
 mod notes;
