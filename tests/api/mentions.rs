@@ -47,24 +47,24 @@ async fn a_mention_in_a_note_wakes_the_mentioned_agents_inbox_and_flags_the_chat
         .assert_status(201);
     });
     let answer = answer.assert_status(200);
-    assert_eq!(mentioned_in(&answer, &chat.chat_id), Some(true));
+    assert_eq!(mentioned_in(answer, &chat.chat_id), Some(true));
 
     // Only Ana: Bo's inbox and the admin's own show the chat unflagged.
     let bo_inbox = app.inbox(&bo, head, 0).await;
     assert_eq!(
-        mentioned_in(&bo_inbox.assert_status(200), &chat.chat_id),
+        mentioned_in(bo_inbox.assert_status(200), &chat.chat_id),
         Some(false)
     );
     let admin_inbox = app.inbox(&admin, head, 0).await;
     assert_eq!(
-        mentioned_in(&admin_inbox.assert_status(200), &chat.chat_id),
+        mentioned_in(admin_inbox.assert_status(200), &chat.chat_id),
         Some(false)
     );
 
     // The chat list and the chat itself say so too, to Ana alone.
     let listed = app.chats(&ana, "open").await;
     assert_eq!(
-        mentioned_in(&listed.assert_status(200), &chat.chat_id),
+        mentioned_in(listed.assert_status(200), &chat.chat_id),
         Some(true)
     );
     assert_eq!(app.chat(&ana, &chat.chat_id).await["mentioned"], true);
