@@ -5,6 +5,7 @@
 
 import { createApi, store } from './api.js';
 import { CannedStore, setupCannedAdmin, setupCannedPicker } from './canned.js';
+import { setupMentionPicker } from './mentions.js';
 import { setupComposer, typingIndicator } from './composer.js';
 import { Connection, pollLoop } from './connection.js';
 import { openDialog, wireDialog } from './dialogs.js';
@@ -45,6 +46,7 @@ const els = {
   labelFilterClear: $('label-filter-clear'), knownLabels: $('known-labels'), transferBtn: $('transfer-btn'),
   convLabels: $('conv-labels'), labelInput: $('label-input'), earlier: $('earlier'), earlierTitle: $('earlier-title'),
   earlierList: $('earlier-list'), composerWrap: $('composer-wrap'), cannedList: $('canned-list'),
+  mentionList: $('mention-list'),
   privateToggle: $('private-toggle'), noteHint: $('note-hint'), sendBtn: document.querySelector('#composer .send-btn'),
   shortcutsDialog: $('shortcuts-dialog'), transferDialog: $('transfer-dialog'), transferForm: $('transfer-form'),
   cannedDialog: $('canned-dialog'),
@@ -185,6 +187,13 @@ setupCannedPicker({
   listbox: els.cannedList,
   store: canned,
   context: () => ({ visitor: conv && chats.get(conv.chatId)?.visitor, agent: session?.agent }),
+});
+setupMentionPicker({
+  textarea: els.textarea,
+  listbox: els.mentionList,
+  api,
+  active: () => els.privateToggle.checked,
+  me: () => session?.agent?.id,
 });
 const cannedAdmin = setupCannedAdmin({ dialog: els.cannedDialog, api, store: canned, toast });
 els.cannedBtn.addEventListener('click', () => cannedAdmin.open());

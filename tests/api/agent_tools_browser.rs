@@ -838,3 +838,57 @@ async fn wait_for_list_len(b: &Browser, n: usize) {
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_agent_mentions_a_colleague_from_the_at_list_and_the_colleague_is_flagged() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (ana, _) = app.new_agent(&admin, "ana@example.com").await;
+    let (visitor, chat_id) = visitor_with_chat(&app, json!({"name": "Ada"})).await;
+    app.send(&visitor, &chat_id, "Where is my refund?", None)
+        .await
+        .assert_status(201);
+
+    with_browser(|b| async move {
+        sign_in(&b, &app).await;
+        open_chat(&b, &chat_id, "Where is my refund?").await;
+
+        // Outside a note, `@` lists no one: a reply does not mention.
+        type_into(&b, "textarea[name=message]", "@an").await;
+        assert_eq!(
+            b.js(
+                "return document.getElementById('mention-list').hidden",
+                vec![]
+            )
+            .await,
+            json!(true)
+        );
+        b.js(
+            "const t = document.querySelector('textarea[name=message]'); t.value = ''; \
+             t.dispatchEvent(new Event('input')); return null",
+            vec![],
+        )
+        .await;
+
+        b.click("input[name=private]").await;
+        type_into(&b, "textarea[name=message]", "Refunds are yours @an").await;
+        let listed = b
+            .eventually(
+                "the @ list offers ana",
+                "const o = [...document.querySelectorAll('#mention-list [data-mention-handle]')];\
+                 return o.length ? o.map((e) => e.dataset.mentionHandle) : null",
+            )
+            .await;
+        assert_eq!(listed, json!(["ana"]));
+        press(&b, &[char::from(Key::Enter)]).await;
+        assert_eq!(composer_value(&b).await, "Refunds are yours @ana ");
+        type_into(&b, "textarea[name=message]", "please").await;
+        press(&b, &[char::from(Key::Enter)]).await;
+        b.wait_for_message("Refunds are yours @ana please", true)
+            .await;
+
+        assert_eq!(app.chat(&ana, &chat_id).await["mentioned"], true);
+        assert_eq!(app.chat(&admin, &chat_id).await["mentioned"], false);
+    })
+    .await;
+}
