@@ -61,7 +61,7 @@ pub fn find_for_login(db: &Db, email: &str) -> DbResult<Option<(Agent, String)>>
     db.query_opt(
         &format!("SELECT {COLUMNS}, a.password_hash FROM agents a WHERE a.email = ?1"),
         &[&email],
-        |row| Ok((from_row(row, 0)?, row.get(6)?)),
+        |row| Ok((from_row(row, 0)?, row.get(WIDTH)?)),
     )
 }
 
