@@ -42,9 +42,9 @@ impl Availability {
 #[serde(rename_all = "lowercase")]
 pub enum Ask {
     /// Not asked.
-    #[default]
     Off,
-    /// Asked, may be left empty.
+    /// Asked, may be left empty (the default: the page has always offered both fields).
+    #[default]
     Optional,
     /// Asked before the first message.
     Required,

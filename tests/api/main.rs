@@ -6,6 +6,7 @@ mod agents;
 mod attachments;
 mod authorization;
 mod availability;
+mod availability_browser;
 mod bad_input;
 mod browser;
 mod canned;

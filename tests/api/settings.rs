@@ -38,7 +38,7 @@ async fn settings_start_empty_and_admins_change_each_one_alone() {
     assert_eq!(
         get(&app, &admin).await,
         json!({"business_hours": null, "away_message": null,
-               "prechat": {"ask_name": "off", "ask_email": "off"}})
+               "prechat": {"ask_name": "optional", "ask_email": "optional"}})
     );
 
     let hours = json!({"timezone": "Europe/Berlin", "weekly": [
@@ -50,7 +50,7 @@ async fn settings_start_empty_and_admins_change_each_one_alone() {
         &app,
         &admin,
         json!({"business_hours": hours, "away_message": "  We are away.  ",
-               "prechat": {"ask_name": "optional", "ask_email": "required"}}),
+               "prechat": {"ask_name": "off", "ask_email": "required"}}),
     )
     .await;
     let stored = reply.assert_status(200)["settings"].clone();
@@ -62,7 +62,7 @@ async fn settings_start_empty_and_admins_change_each_one_alone() {
                    {"day": "tue", "open": "13:00", "close": "17:00"},
                ]},
                "away_message": "We are away.",
-               "prechat": {"ask_name": "optional", "ask_email": "required"}}),
+               "prechat": {"ask_name": "off", "ask_email": "required"}}),
         "sorted and trimmed as stored"
     );
     assert_eq!(get(&app, &admin).await, stored);
@@ -86,7 +86,7 @@ async fn settings_start_empty_and_admins_change_each_one_alone() {
     let public = config(&app).await;
     assert_eq!(
         public["prechat"],
-        json!({"ask_name": "optional", "ask_email": "required"})
+        json!({"ask_name": "off", "ask_email": "required"})
     );
 }
 
@@ -171,7 +171,7 @@ async fn bad_settings_are_refused_and_change_nothing() {
     assert_eq!(
         get(&app, &admin).await,
         json!({"business_hours": null, "away_message": null,
-               "prechat": {"ask_name": "off", "ask_email": "off"}})
+               "prechat": {"ask_name": "optional", "ask_email": "optional"}})
     );
 }
 
