@@ -610,7 +610,8 @@ async function saveDetails(e) {
 /** What the page asks for now: the pre-chat setting, and always the email while nobody is online. */
 function asks() {
   const prechat = team?.prechat ?? { ask_name: 'optional', ask_email: 'optional' };
-  const away = team ? !team.online : false;
+  // A server without the field (older) counts as online: nothing is required then.
+  const away = team?.online === false;
   return { name: prechat.ask_name, email: away ? 'required' : prechat.ask_email };
 }
 
@@ -687,7 +688,7 @@ function sendHeldBack() {
 
 function applyTeam(config) {
   team = config;
-  const online = !!config.online;
+  const online = config.online !== false;
   els.chat.dataset.teamStatus = online ? 'online' : 'away';
   els.team.hidden = false;
   els.team.dataset.online = String(online);

@@ -46,12 +46,15 @@ struct Snapshot {
     present: bool,
 }
 
+/// A snapshot and when it was read.
+type Cached = (Instant, Arc<Snapshot>);
+
 /// The team's settings. Cheap to clone.
 #[derive(Clone)]
 pub struct SettingsService {
     store: Store,
     presence: Presence,
-    cache: Arc<Mutex<Option<(Instant, Arc<Snapshot>)>>>,
+    cache: Arc<Mutex<Option<Cached>>>,
 }
 
 /// Reads every setting; one that does not read (written by another version) is its default.

@@ -9,7 +9,7 @@ use fantoccini::Locator;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use crate::browser::{sign_in, with_browser, Browser, PATIENCE};
+use crate::browser::{send_message, sign_in, with_browser, Browser, FixedPage, PATIENCE};
 use crate::helpers::spawn_app;
 
 /// Waits until the visitor page's status line holds `text`; returns the line.
@@ -191,4 +191,69 @@ async fn an_agents_switch_changes_what_the_visitor_sees_within_a_minute() {
         .call("GET", "/api/v1/agents/me", Some(&admin), None)
         .await;
     assert_eq!(me.assert_status(200)["agent"]["availability"], "away");
+}
+
+#[tokio::test]
+async fn the_widget_tells_the_agents_where_the_visitor_navigates_in_a_single_page_app() {
+    let app = spawn_app().await;
+    let host_page = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Shop</title></head>\
+         <body><h1>A shop</h1>\
+         <script src=\"{}/widget.js\" defer></script></body></html>",
+        app.address
+    );
+    let host = FixedPage::serve(host_page);
+    let host_url = format!("http://localhost:{}/shop", host.port());
+    let cart_url = format!("http://localhost:{}/shop/cart?item=7", host.port());
+    let admin = app.admin_token().await;
+    let api = app.api.clone();
+
+    let body = "Where is my parcel?";
+    with_browser(|b| async move {
+        b.client.goto(&host_url).await.expect("open the host page");
+        b.wait_for_css("button[data-parley-launcher]").await;
+        b.click("button[data-parley-launcher]").await;
+        let widget = b
+            .client
+            .find(Locator::Css("[data-parley-widget]"))
+            .await
+            .expect("widget host");
+        let frame = widget
+            .shadow_root()
+            .await
+            .expect("the widget's shadow root")
+            .find(Locator::Css("iframe"))
+            .await
+            .expect("the chat iframe");
+        frame.enter_frame().await.expect("into the iframe");
+        send_message(&b, body).await;
+        b.wait_for_message(body, true).await;
+        b.client
+            .enter_parent_frame()
+            .await
+            .expect("back to the host page");
+
+        // The shop moves to its cart without a reload.
+        b.js(
+            "history.pushState({}, '', '/shop/cart?item=7'); return null",
+            vec![],
+        )
+        .await;
+        let started = std::time::Instant::now();
+        loop {
+            let chats = api.chats(&admin, "open").await;
+            let page =
+                chats.assert_status(200)["chats"][0]["visitor"]["context"]["page_url"].clone();
+            if page == json!(cart_url) {
+                break;
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "the context still says {page}, not {cart_url}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    })
+    .await;
+    drop(host);
 }
