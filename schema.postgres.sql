@@ -10,7 +10,11 @@ CREATE TABLE agents (
     role          TEXT NOT NULL CHECK (role IN ('admin', 'agent')),
     password_hash TEXT NOT NULL,
     disabled      BOOLEAN NOT NULL DEFAULT FALSE,
-    created_at    TEXT NOT NULL
+    created_at    TEXT NOT NULL,
+    -- Set by the agent; it counts as present only while also making requests.
+    availability  TEXT NOT NULL DEFAULT 'online' CHECK (availability IN ('online', 'away')),
+    -- Its latest request, written at most every few seconds per agent (see services::presence).
+    last_seen_at  TEXT
 );
 
 CREATE TABLE visitors (
@@ -18,7 +22,8 @@ CREATE TABLE visitors (
     name       TEXT,
     email      TEXT,
     page_url   TEXT,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    context    TEXT                              -- JSON: the latest VisitorContext
 );
 
 CREATE TABLE tokens (
@@ -145,3 +150,11 @@ CREATE TABLE mentions (
 );
 CREATE INDEX mentions_by_agent ON mentions (agent_id, chat_id, seq);
 CREATE INDEX mentions_by_chat ON mentions (chat_id);
+
+-- The team's settings, one JSON value per name (business_hours, away_message,
+-- prechat; migration 5).
+CREATE TABLE settings (
+    name       TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);

@@ -9,7 +9,11 @@ CREATE TABLE agents (
     role          TEXT NOT NULL CHECK (role IN ('admin', 'agent')),
     password_hash TEXT NOT NULL,                  -- argon2id PHC string
     disabled      INTEGER NOT NULL DEFAULT 0,
-    created_at    TEXT NOT NULL
+    created_at    TEXT NOT NULL,
+    -- Set by the agent; it counts as present only while also making requests.
+    availability  TEXT NOT NULL DEFAULT 'online' CHECK (availability IN ('online', 'away')),
+    -- Its latest request, written at most every few seconds per agent (see services::presence).
+    last_seen_at  TEXT
 );
 
 CREATE TABLE visitors (
@@ -17,7 +21,8 @@ CREATE TABLE visitors (
     name       TEXT,
     email      TEXT,
     page_url   TEXT,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    context    TEXT                              -- JSON: the latest VisitorContext
 );
 
 -- Bearer tokens. Only the SHA-256 of a token is stored; the token itself is shown once.
@@ -163,3 +168,11 @@ CREATE TABLE mentions (
 ) WITHOUT ROWID;
 CREATE INDEX mentions_by_agent ON mentions (agent_id, chat_id, seq);
 CREATE INDEX mentions_by_chat ON mentions (chat_id);
+
+-- The team's settings, one JSON value per name (business_hours, away_message,
+-- prechat; migration 9).
+CREATE TABLE settings (
+    name       TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);

@@ -137,6 +137,7 @@ iframe { display: block; width: 100%; height: 100%; border: 0; }
     src.searchParams.set('title', title);
     src.searchParams.set('accent', accent);
     src.searchParams.set('page', location.href.slice(0, 2000));
+    if (document.referrer) src.searchParams.set('ref', document.referrer.slice(0, 2000));
     frame.src = src.href;
     panel.appendChild(frame);
     root.append(panel, launcher);
@@ -182,6 +183,7 @@ iframe { display: block; width: 100%; height: 100%; border: 0; }
       } else if (e.data.type === 'parley:ready') {
         frameReady = true;
         tellFrame();
+        pageChanged();
       }
     });
     document.addEventListener('keydown', (e) => {
@@ -190,6 +192,31 @@ iframe { display: block; width: 100%; height: 100%; border: 0; }
         button.focus();
       }
     });
+
+    // Single-page apps navigate without a reload: tell the chat (which tells the agents)
+    // of each new address, at most once a second.
+    let lastPage = location.href;
+    let pageTimer = 0;
+    function pageChanged() {
+      if (pageTimer) return;
+      pageTimer = setTimeout(() => {
+        pageTimer = 0;
+        if (location.href === lastPage || !frameReady) return;
+        lastPage = location.href;
+        frame.contentWindow?.postMessage({ type: 'parley:page', url: location.href.slice(0, 2000) }, origin);
+      }, 1000);
+    }
+    for (const name of ['pushState', 'replaceState']) {
+      const original = history[name];
+      if (typeof original !== 'function') continue;
+      history[name] = function (...args) {
+        const result = original.apply(this, args);
+        pageChanged();
+        return result;
+      };
+    }
+    addEventListener('popstate', pageChanged);
+    addEventListener('hashchange', pageChanged);
 
     window.Parley = { open: () => setOpen(true), close: () => setOpen(false), toggle: () => setOpen(!open) };
     setOpen(readOpen(), { focus: false });

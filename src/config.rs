@@ -174,6 +174,17 @@ pub struct Config {
     #[arg(long, env = "PARLEY_RETENTION_DAYS", global = true)]
     pub retention_days: Option<u64>,
 
+    /// Seconds an `online` agent counts as present after its latest request (the open inbox
+    /// makes one at least every `poll-timeout` seconds).
+    #[arg(
+        long,
+        env = "PARLEY_PRESENCE_WINDOW",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    pub presence_window: u64,
+
     /// Largest attachment, in bytes (default 10 MiB).
     #[arg(long, env = "PARLEY_MAX_UPLOAD", default_value_t = 10 * 1024 * 1024, global = true)]
     pub max_upload: usize,

@@ -12,7 +12,9 @@ import { openDialog, wireDialog } from './dialogs.js';
 import { formatFull, h, hueOf, icon, initials, relativeTime, safeLink, visitorName } from './format.js';
 import { HISTORY_PAGE, loadEarlier, MessageList } from './messages.js';
 import { Outbox } from './outbox.js';
+import { setupAvailability } from './availability.js';
 import { setupSearch } from './search.js';
+import { setupSettings } from './settings.js';
 import { setupShortcuts } from './shortcuts.js';
 import { loadMaxUpload, setupFileSources, Uploader } from './uploads.js';
 
@@ -196,6 +198,11 @@ setupMentionPicker({
   me: () => session?.agent?.id,
 });
 const cannedAdmin = setupCannedAdmin({ dialog: els.cannedDialog, api, store: canned, toast });
+const availability = setupAvailability({ api, input: $('availability'), text: $('availability-text'), toast });
+const settingsDialog = $('settings-dialog');
+wireDialog(settingsDialog);
+const teamSettings = setupSettings({ dialog: settingsDialog, api, toast, openDialog });
+$('settings-btn').addEventListener('click', () => teamSettings.open());
 els.cannedBtn.addEventListener('click', () => cannedAdmin.open());
 els.privateToggle.addEventListener('change', () => setPrivate(els.privateToggle.checked));
 
@@ -320,6 +327,7 @@ async function logout() {
 }
 
 function signOut(message = '') {
+  availability.stop();
   stopInbox();
   closeConv();
   session = null;
@@ -361,6 +369,8 @@ function start() {
 function renderMe() {
   els.me.textContent = session ? `Signed in as ${session.agent.name || session.agent.email}` : '';
   els.cannedBtn.hidden = session?.agent?.role !== 'admin';
+  $('settings-btn').hidden = session?.agent?.role !== 'admin';
+  if (session) availability.show(session.agent);
 }
 
 // ---- inbox -----------------------------------------------------------------------
@@ -1064,13 +1074,39 @@ function renderDetails(c) {
     ['Name', v.name || '—'],
     ['Email', v.email || '—'],
     ['First seen', v.created_at ? formatFull(v.created_at) : '—'],
-    ['Page', v.page_url ? safeLink(v.page_url, v.page_url) ?? v.page_url : '—'],
+    ['First page', v.page_url ? safeLink(v.page_url, v.page_url) ?? v.page_url : '—'],
+    ...contextRows(v.context),
     ['Chat started', c.created_at ? formatFull(c.created_at) : '—'],
     ['Status', c.status === 'open' ? 'Open' : 'Closed'],
     ['Assignee', c.assignee?.name ?? 'Unassigned'],
     ['Chat id', h('code', {}, c.id)],
   ];
   els.detailsList.replaceChildren(...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
+}
+
+/** Where the visitor is now, as its page last said: page, referrer, browser, language, local time. */
+function contextRows(context) {
+  if (!context) return [];
+  const link = (url) => (url ? safeLink(url, url) ?? url : '—');
+  const browser = [context.browser, context.os].filter(Boolean).join(' · ');
+  return [
+    ['Now on', link(context.page_url)],
+    ['Came from', link(context.referrer)],
+    ['Browser', browser || '—'],
+    ['Language', context.locale || '—'],
+    ['Local time', localTime(context.timezone)],
+  ];
+}
+
+/** The visitor's own clock now, e.g. "14:05 (Europe/Berlin)". */
+function localTime(zone) {
+  if (!zone) return '—';
+  try {
+    const time = new Intl.DateTimeFormat(undefined, { timeZone: zone, weekday: 'short', hour: '2-digit', minute: '2-digit' }).format(new Date());
+    return `${time} (${zone})`;
+  } catch {
+    return zone;
+  }
 }
 
 // ---- sound, notifications, toasts --------------------------------------------------------

@@ -12,8 +12,9 @@ const MAX_HEIGHT_PX = 160;
  * @param {HTMLTextAreaElement} o.textarea
  * @param {(body: string) => void} o.onSend
  * @param {(typing: boolean) => void} [o.onTyping]
+ * @param {(body: string) => boolean} [o.canSend] false keeps the text in the box, unsent
  */
-export function setupComposer({ form, textarea, onSend, onTyping }) {
+export function setupComposer({ form, textarea, onSend, onTyping, canSend }) {
   let lastTyping = 0;
   let typing = false;
   let idle = 0;
@@ -36,6 +37,7 @@ export function setupComposer({ form, textarea, onSend, onTyping }) {
   const submit = () => {
     const body = textarea.value;
     if (!body.trim()) return;
+    if (canSend && !canSend(body)) return;
     stopTyping();
     textarea.value = '';
     grow();
@@ -69,8 +71,10 @@ export function setupComposer({ form, textarea, onSend, onTyping }) {
 
   form.addEventListener('submit', (e) => {
     e.preventDefault();
+    const before = textarea.value;
     submit();
-    textarea.focus();
+    // Kept back (canSend): the page has moved the focus to what it asks for.
+    if (textarea.value !== before || !before.trim()) textarea.focus();
   });
 
   grow();

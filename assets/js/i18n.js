@@ -4,6 +4,13 @@
 // go through Intl in the browser's own conventions (format.js).
 
 const en = {
+  'team.online': "We're online",
+  'team.away': "We're away right now. Leave a message and your email, and we'll get back to you.",
+  'team.backAt': "We'll be back {when}.",
+  'details.titleRequired': 'Tell us who you are before you write',
+  'details.titleAway': 'Leave your email so we can get back to you',
+  'details.needEmail': 'Please leave your email first, so we can answer you. Your message waits here.',
+  'details.needName': 'Please tell us your name first. Your message waits here.',
   title: 'Chat with us',
   'conn.idle': 'We usually reply in minutes',
   'conn.connecting': 'Connecting…',
@@ -56,6 +63,13 @@ const en = {
 };
 
 const de = {
+  'team.online': 'Wir sind online',
+  'team.away': 'Wir sind gerade nicht da. Hinterlassen Sie eine Nachricht und Ihre E-Mail, wir melden uns.',
+  'team.backAt': 'Wir sind {when} wieder da.',
+  'details.titleRequired': 'Sagen Sie uns vor dem Schreiben, wer Sie sind',
+  'details.titleAway': 'Hinterlassen Sie Ihre E-Mail, damit wir antworten können',
+  'details.needEmail': 'Bitte geben Sie zuerst Ihre E-Mail an, damit wir antworten können. Ihre Nachricht wartet hier.',
+  'details.needName': 'Bitte nennen Sie uns zuerst Ihren Namen. Ihre Nachricht wartet hier.',
   title: 'Schreiben Sie uns',
   'conn.idle': 'Wir antworten meist innerhalb von Minuten',
   'conn.connecting': 'Verbinde…',
@@ -108,6 +122,13 @@ const de = {
 };
 
 const fr = {
+  'team.online': 'Nous sommes en ligne',
+  'team.away': 'Nous sommes absents pour le moment. Laissez un message et votre e-mail, nous vous répondrons.',
+  'team.backAt': 'De retour {when}.',
+  'details.titleRequired': 'Dites-nous qui vous êtes avant d’écrire',
+  'details.titleAway': 'Laissez votre e-mail pour que nous puissions vous répondre',
+  'details.needEmail': 'Indiquez d’abord votre e-mail pour que nous puissions vous répondre. Votre message attend ici.',
+  'details.needName': 'Indiquez d’abord votre nom. Votre message attend ici.',
   title: 'Discutons',
   'conn.idle': 'Nous répondons en général en quelques minutes',
   'conn.connecting': 'Connexion…',
@@ -160,6 +181,13 @@ const fr = {
 };
 
 const es = {
+  'team.online': 'Estamos en línea',
+  'team.away': 'Ahora no estamos. Deje un mensaje y su correo y le responderemos.',
+  'team.backAt': 'Volvemos {when}.',
+  'details.titleRequired': 'Díganos quién es antes de escribir',
+  'details.titleAway': 'Deje su correo para que podamos responderle',
+  'details.needEmail': 'Primero deje su correo para que podamos responderle. Su mensaje espera aquí.',
+  'details.needName': 'Primero díganos su nombre. Su mensaje espera aquí.',
   title: 'Hable con nosotros',
   'conn.idle': 'Solemos responder en minutos',
   'conn.connecting': 'Conectando…',
@@ -212,6 +240,13 @@ const es = {
 };
 
 const pt = {
+  'team.online': 'Estamos online',
+  'team.away': 'Neste momento não estamos. Deixe uma mensagem e o seu e-mail e respondemos depois.',
+  'team.backAt': 'Voltamos {when}.',
+  'details.titleRequired': 'Diga-nos quem é antes de escrever',
+  'details.titleAway': 'Deixe o seu e-mail para lhe podermos responder',
+  'details.needEmail': 'Deixe primeiro o seu e-mail para lhe podermos responder. A sua mensagem espera aqui.',
+  'details.needName': 'Diga-nos primeiro o seu nome. A sua mensagem espera aqui.',
   title: 'Fale connosco',
   'conn.idle': 'Costumamos responder em minutos',
   'conn.connecting': 'A ligar…',

@@ -10,9 +10,13 @@ import { Connection, pollLoop } from './connection.js';
 import { HISTORY_PAGE, loadEarlier, MessageList } from './messages.js';
 import { Outbox } from './outbox.js';
 import { loadMaxUpload, setupFileSources, Uploader } from './uploads.js';
+import { formatBackAt, visitorContext, watchTeam } from './team.js';
 
 const SESSION_KEY = 'parley.visitor';
 const OUTBOX_KEY = 'parley.outbox';
+const DRAFT_KEY = 'parley.draft';
+/** Fewest seconds between two context updates sent while the host page navigates. */
+const CONTEXT_EVERY_MS = 5000;
 const WAIT_S = 25;
 useVisitorLanguage();
 localize();
@@ -20,6 +24,7 @@ localize();
 const theme = new URLSearchParams(location.search).get('theme');
 if (theme === 'light' || theme === 'dark') document.documentElement.dataset.theme = theme;
 
+/** The page's words about the team's availability and the visitor's details, in one place. */
 const params = new URLSearchParams(location.search);
 const embed = params.get('embed') === '1';
 const $ = (id) => document.getElementById(id);
@@ -30,6 +35,8 @@ const els = {
   pill: $('new-pill'), loadEarlier: $('load-earlier'), typing: $('typing'), form: $('composer'),
   textarea: $('message'), attach: $('attach'), file: $('file'), toast: $('toast'),
   chat: document.querySelector('main.chat'), dropzone: $('dropzone'),
+  team: $('team-status'), teamText: $('team-status-text'), teamBack: $('team-status-back'),
+  detailsTitle: $('details-title'),
 };
 
 /** {token, visitor, chat_id?} as stored under `parley.visitor`. */
@@ -45,6 +52,12 @@ let readPosted = 0;
 let lastUnread = -1;
 /** Looking up this browser's conversation on load (the indicator shows how that goes). */
 let resuming = false;
+/** GET /api/v1/config as last read: {online, open_now, next_open_at, away_message, prechat}. */
+let team = null;
+/** A first message waits in the composer for details the page asked for. */
+let heldBack = false;
+/** The host page the visitor is on (the widget tells of navigation in single-page apps). */
+const host = { url: embed ? params.get('page') : location.href, referrer: embed ? params.get('ref') : document.referrer };
 
 const api = createApi({ getToken: () => session?.token ?? null });
 const conn = new Connection();
@@ -93,7 +106,10 @@ applyParams();
 setupComposer({
   form: els.form,
   textarea: els.textarea,
+  canSend: () => detailsReady(),
   onSend: (body) => {
+    heldBack = false;
+    store.remove(DRAFT_KEY);
     outbox.add(body);
     render('bottom');
   },
@@ -140,6 +156,21 @@ if (session?.visitor) {
   els.detailsForm.elements.name.value = session.visitor.name ?? '';
   els.detailsForm.elements.email.value = session.visitor.email ?? '';
 }
+// What the visitor typed survives closing the tab (sent messages wait in the outbox).
+const draft = store.get(DRAFT_KEY);
+if (typeof draft === 'string' && draft && !els.textarea.value) {
+  els.textarea.value = draft.slice(0, 4000);
+  els.textarea.dispatchEvent(new Event('input'));
+}
+let draftTimer = 0;
+els.textarea.addEventListener('input', () => {
+  clearTimeout(draftTimer);
+  draftTimer = setTimeout(() => {
+    if (els.textarea.value.trim()) store.set(DRAFT_KEY, els.textarea.value);
+    else store.remove(DRAFT_KEY);
+  }, 300);
+});
+watchTeam({ api, everyS: params.get('status_every') ?? undefined, onChange: applyTeam });
 if (embed) {
   els.embedClose.hidden = false;
   els.embedClose.addEventListener('click', () => parent.postMessage({ type: 'parley:close' }, '*'));
@@ -151,6 +182,13 @@ if (embed) {
       if (!matchMedia('(pointer: coarse)').matches) els.textarea.focus({ preventScroll: true });
     }
     updateUnread();
+  });
+  addEventListener('message', (e) => {
+    if (e.source !== parent || e.data?.type !== 'parley:page') return;
+    if (typeof e.data.url !== 'string' || e.data.url === host.url) return;
+    host.url = e.data.url;
+    if (typeof e.data.referrer === 'string') host.referrer = e.data.referrer;
+    sendContextSoon();
   });
   parent.postMessage({ type: 'parley:ready' }, '*');
 }
@@ -233,7 +271,14 @@ function ensureChat() {
   if (chat) return Promise.resolve(chat);
   chatPromise ??= (async () => {
     await ensureSession();
-    const res = await api.request('POST', '/chats', { body: {} });
+    let res;
+    try {
+      res = await api.request('POST', '/chats', { body: { context: currentContext() } });
+    } catch (err) {
+      // A context the server refuses must never stop a visitor from writing.
+      if (err.status !== 400 && err.status !== 422) throw err;
+      res = await api.request('POST', '/chats', { body: {} });
+    }
     openChat(res.chat);
     return res.chat;
   })().finally(() => { chatPromise = null; });
@@ -274,8 +319,25 @@ async function sendUpload(item, onProgress) {
   }
 }
 
+function currentContext() {
+  return visitorContext({ pageUrl: host.url, referrer: host.referrer });
+}
+
+let contextTimer = 0;
+let contextSentAt = 0;
+/** Tells the server of a navigation of the host page: at most every CONTEXT_EVERY_MS. */
+function sendContextSoon() {
+  if (!session || contextTimer) return;
+  const wait = Math.max(0, contextSentAt + CONTEXT_EVERY_MS - Date.now());
+  contextTimer = setTimeout(() => {
+    contextTimer = 0;
+    contextSentAt = Date.now();
+    if (session) api.request('PATCH', '/visitors/me', { body: { context: currentContext() } }).catch(() => {});
+  }, wait);
+}
+
 function pageUrl() {
-  const raw = embed ? params.get('page') : location.href;
+  const raw = host.url;
   if (!raw || raw.length > 2000) return undefined;
   try {
     const u = new URL(raw);
@@ -486,7 +548,7 @@ function render(mode = 'auto') {
   list.render(mode);
   const empty = list.size === 0;
   els.welcome.hidden = !empty;
-  const open = detailsOpen ?? (empty && !session?.visitor?.name && !session?.visitor?.email);
+  const open = detailsOpen ?? (heldBack || (empty && detailsWanted()));
   els.details.hidden = !open;
   els.detailsToggle.setAttribute('aria-expanded', String(open));
   updateUnread();
@@ -506,10 +568,15 @@ async function saveDetails(e) {
     f.email.reportValidity();
     return;
   }
+  if (!f.name.checkValidity()) {
+    f.name.reportValidity();
+    return;
+  }
   const body = { name: f.name.value.trim() || null, email: f.email.value.trim() || null };
   if (!session) {
     // Nothing to update yet: the details go along with the first message.
     els.detailsStatus.textContent = t('details.thanks');
+    sendHeldBack();
     return;
   }
   els.detailsStatus.textContent = t('details.saving');
@@ -518,10 +585,120 @@ async function saveDetails(e) {
     session.visitor = res.visitor;
     saveSession();
     els.detailsStatus.textContent = t('details.saved');
+    sendHeldBack();
     setTimeout(() => { if (els.detailsStatus.textContent === t('details.saved')) setDetailsOpen(false); }, 900);
   } catch (err) {
     els.detailsStatus.textContent = err.status === 422 || err.status === 400 ? t('details.invalid') : t('details.failed');
   }
+}
+
+// ---- availability and the details the page asks for ----------------------------------
+
+/** What the page asks for now: the pre-chat setting, and always the email while nobody is online. */
+function asks() {
+  const prechat = team?.prechat ?? { ask_name: 'optional', ask_email: 'optional' };
+  // A server without the field (older) counts as online: nothing is required then.
+  const away = team?.online === false;
+  return { name: prechat.ask_name, email: away ? 'required' : prechat.ask_email };
+}
+
+function known(field) {
+  return !!session?.visitor?.[field];
+}
+
+/** The field still missing before a first message may go, if any. */
+function missingField() {
+  const a = asks();
+  const f = els.detailsForm.elements;
+  if (a.email === 'required' && !known('email') && !(f.email.value.trim() && f.email.checkValidity())) return f.email;
+  if (a.name === 'required' && !known('name') && !f.name.value.trim()) return f.name;
+  return null;
+}
+
+/** Whether the pre-chat form shows by itself on an empty conversation. */
+function detailsWanted() {
+  const a = asks();
+  if (a.email === 'required' && !known('email')) return true;
+  if (a.name === 'required' && !known('name')) return true;
+  const asked = a.name !== 'off' || a.email !== 'off';
+  return asked && !known('name') && !known('email');
+}
+
+/**
+ * The composer's guard: a first message waits for the details the page requires (the
+ * email while nobody is online); later messages always go. Details typed but not saved
+ * go along.
+ */
+function detailsReady() {
+  const missing = isFirstMessage() ? missingField() : null;
+  if (missing) {
+    heldBack = true;
+    detailsOpen = true;
+    render();
+    els.detailsStatus.textContent = missing.name === 'email' ? t('details.needEmail') : t('details.needName');
+    missing.focus();
+    return false;
+  }
+  if (session) saveTypedDetails();
+  return true;
+}
+
+function isFirstMessage() {
+  return list.size === 0 && !outbox.items.length && !chat;
+}
+
+/** Saves details typed into the form but not saved, quietly (they never hold a message back). */
+function saveTypedDetails() {
+  const f = els.detailsForm.elements;
+  const body = {};
+  const name = f.name.value.trim();
+  const email = f.email.value.trim();
+  if (name && name !== session.visitor?.name) body.name = name;
+  if (email && f.email.checkValidity() && email !== session.visitor?.email) body.email = email;
+  if (!Object.keys(body).length) return;
+  api.request('PATCH', '/visitors/me', { body }).then((res) => {
+    if (!session) return;
+    session.visitor = res.visitor;
+    saveSession();
+  }).catch(() => {});
+}
+
+/** The details the page waited for are in: send the message that waited (also a draft kept over a reload). */
+function sendHeldBack() {
+  const a = asks();
+  const required = a.email === 'required' || a.name === 'required';
+  const waiting = heldBack || (required && isFirstMessage() && els.textarea.value.trim());
+  if (!waiting || missingField()) return;
+  heldBack = false;
+  els.form.requestSubmit();
+}
+
+function applyTeam(config) {
+  team = config;
+  const online = config.online !== false;
+  els.chat.dataset.teamStatus = online ? 'online' : 'away';
+  els.team.hidden = false;
+  els.team.dataset.online = String(online);
+  els.teamText.textContent = online ? t('team.online') : (config.away_message || t('team.away'));
+  const back = online ? null : formatBackAt(config.next_open_at);
+  els.teamBack.textContent = back ? t('team.backAt', { when: back }) : '';
+  els.teamBack.hidden = !back;
+
+  const a = asks();
+  const f = els.detailsForm.elements;
+  f.email.required = a.email === 'required';
+  f.name.required = a.name === 'required';
+  const required = f.email.required || f.name.required;
+  els.detailsTitle.replaceChildren(
+    !online ? t('details.titleAway') : required ? t('details.titleRequired') : t('details.title'),
+  );
+  if (!required) {
+    const mark = document.createElement('span');
+    mark.className = 'muted';
+    mark.textContent = ' ' + t('details.optional');
+    els.detailsTitle.append(mark);
+  }
+  render();
 }
 
 let toastTimer = 0;

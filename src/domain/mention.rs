@@ -90,6 +90,7 @@ mod tests {
             email: email.into(),
             role: Role::Agent,
             disabled: false,
+            availability: Default::default(),
             created_at: String::new(),
         }
     }

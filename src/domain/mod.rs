@@ -3,17 +3,21 @@
 
 pub mod caller;
 pub mod canned;
+pub mod context;
 pub mod error;
+pub mod hours;
 pub mod input;
 pub mod mention;
 pub mod model;
 pub mod search;
+pub mod settings;
 pub mod text;
 
 pub use caller::Caller;
 pub use error::DomainError;
 pub use input::*;
 pub use model::*;
+pub use settings::Availability;
 
 use time::macros::format_description;
 use time::OffsetDateTime;

@@ -3,6 +3,9 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::domain::context::VisitorContext;
+use crate::domain::settings::Availability;
+
 /// Agent roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -96,6 +99,10 @@ pub struct Visitor {
     pub page_url: Option<String>,
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// Where the visitor is now (page, referrer, language, time zone, browser): the latest
+    /// its page sent. Shown to agents; `null` in a visitor's own chat objects.
+    #[schema(required = true)]
+    pub context: Option<VisitorContext>,
 }
 
 /// A member of the support staff.
@@ -110,6 +117,8 @@ pub struct Agent {
     pub disabled: bool,
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// `online` or `away`, as the agent set it; present only while also making requests.
+    pub availability: Availability,
 }
 
 /// Who wrote a message: the visitor or agent, with its display name.

@@ -11,6 +11,7 @@ use crate::domain::Caller;
 use crate::http::client_addr::{self, ProxyPolicy};
 use crate::http::error::ApiError;
 use crate::services::auth::{hash_token, Sessions};
+use crate::services::presence::Presence;
 
 /// The bearer token of a request, if it has a well-formed one.
 pub fn bearer(req: &HttpRequest) -> Option<&str> {
@@ -27,20 +28,33 @@ pub fn token_hash(req: &HttpRequest) -> Result<[u8; 32], ApiError> {
 }
 
 /// Every protected handler takes a `Caller`: a request without a live token gets `401`.
+/// An agent's request also counts towards its presence (the inbox's long poll keeps an open
+/// inbox present).
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let sessions = req.app_data::<web::Data<Sessions>>().cloned();
+        let presence = req.app_data::<web::Data<Presence>>().cloned();
         let hash = bearer(req).map(hash_token);
         Box::pin(async move {
             let (Some(sessions), Some(hash)) = (sessions, hash) else {
                 return Err(ApiError::Unauthorized);
             };
-            Ok(sessions.authenticate(hash).await?)
+            let caller = sessions.authenticate(hash).await?;
+            if let (Caller::Agent { id, .. }, Some(presence)) = (&caller, presence) {
+                presence.seen(id);
+            }
+            Ok(caller)
         })
     }
+}
+
+/// The request's `User-Agent`, if it is text.
+pub fn user_agent(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::USER_AGENT)?.to_str().ok()?;
+    Some(value.to_string())
 }
 
 /// The client's address: the peer, or with `trust_proxy` the address the outermost trusted

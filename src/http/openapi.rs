@@ -42,6 +42,8 @@ pub const AGENT_TOKEN: &str = "agent_token";
         health::healthz,
         metrics::scrape,
         settings::client_config,
+        settings::get_settings,
+        settings::put_settings,
         docs::openapi_json,
         visitors::create_visitor,
         visitors::get_me,
@@ -61,6 +63,7 @@ pub const AGENT_TOKEN: &str = "agent_token";
         agents::login,
         agents::logout,
         agents::me,
+        agents::update_me,
         agents::change_password,
         agents::update_agent,
         agents::create_agent,
@@ -75,7 +78,7 @@ pub const AGENT_TOKEN: &str = "agent_token";
         canned::delete_canned,
         search::search_messages,
     ),
-    components(schemas(ErrorBody, visitors::VisitorContact)),
+    components(schemas(ErrorBody, visitors::VisitorContact, chats::NewChat)),
     tags(
         (name = "visitors", description = "Customers: anonymous or named, each with its own token."),
         (name = "chats", description = "Conversations between one visitor and the agents."),
@@ -86,6 +89,7 @@ pub const AGENT_TOKEN: &str = "agent_token";
         (name = "webhooks", description = "Outgoing webhooks (admins)."),
         (name = "canned", description = "Canned responses: agents read them, admins write them."),
         (name = "search", description = "Full-text search over every chat's messages (agents)."),
+        (name = "settings", description = "The team's settings: business hours, away message, pre-chat form (admins)."),
         (name = "server", description = "Health, metrics, client settings and this document."),
     )
 )]
@@ -233,6 +237,7 @@ pub fn operation_mut<'a>(
     match verb {
         Verb::Get => item.get.as_mut(),
         Verb::Post => item.post.as_mut(),
+        Verb::Put => item.put.as_mut(),
         Verb::Patch => item.patch.as_mut(),
         Verb::Delete => item.delete.as_mut(),
     }
@@ -483,6 +488,7 @@ mod tests {
                 email: None,
                 page_url: None,
                 created_at: "t".into(),
+                context: None,
             },
             assignee: None,
             created_at: "t".into(),

@@ -30,6 +30,7 @@ pub enum Access {
 pub enum Verb {
     Get,
     Post,
+    Put,
     Patch,
     Delete,
 }
@@ -39,6 +40,7 @@ impl Verb {
         match self {
             Verb::Get => Method::GET,
             Verb::Post => Method::POST,
+            Verb::Put => Method::PUT,
             Verb::Patch => Method::PATCH,
             Verb::Delete => Method::DELETE,
         }
@@ -48,6 +50,7 @@ impl Verb {
         match self {
             Verb::Get => "GET",
             Verb::Post => "POST",
+            Verb::Put => "PUT",
             Verb::Patch => "PATCH",
             Verb::Delete => "DELETE",
         }
@@ -124,6 +127,12 @@ pub const ROUTES: &[Route] = &[
     api(Get, "/api/v1/config", Public, || {
         web::route().to(settings::client_config)
     }),
+    api(Get, "/api/v1/settings", Admin, || {
+        web::route().to(settings::get_settings)
+    }),
+    api(Put, "/api/v1/settings", Admin, || {
+        web::route().to(settings::put_settings)
+    }),
     api(Get, "/api/v1/openapi.json", Public, || {
         web::route().to(docs::openapi_json)
     }),
@@ -174,6 +183,9 @@ pub const ROUTES: &[Route] = &[
     }),
     api(Get, "/api/v1/agents/me", Agent, || {
         web::route().to(agents::me)
+    }),
+    api(Patch, "/api/v1/agents/me", Agent, || {
+        web::route().to(agents::update_me)
     }),
     api(Post, "/api/v1/agents/me/password", Agent, || {
         web::route().to(agents::change_password)

@@ -24,7 +24,9 @@ use crate::services::bus::Bus;
 use crate::services::chats::ChatService;
 use crate::services::limits::Limits;
 use crate::services::messages::MessageService;
+use crate::services::presence::Presence;
 use crate::services::retention;
+use crate::services::settings::SettingsService;
 use crate::services::upload_limits::{UploadLimits, UploadPolicy};
 use crate::services::visitors::VisitorService;
 use crate::services::webhooks::{self, Webhooks};
@@ -83,6 +85,8 @@ impl Application {
             config.session_lifetime(),
         );
         let visitors = VisitorService::new(store.clone(), sessions.clone(), limits.clone());
+        let presence = Presence::new(store.clone(), Duration::from_secs(config.presence_window));
+        let settings = SettingsService::new(store.clone(), presence.clone());
 
         let uploads = UploadLimits::new(UploadPolicy {
             max_concurrent_per_token: config.uploads_per_token,
@@ -145,6 +149,8 @@ impl Application {
             web::Data::new(agents),
             web::Data::new(visitors),
             web::Data::new(uploads),
+            web::Data::new(presence),
+            web::Data::new(settings),
         );
         let on_connect = connections.map(|c| c.on_connect_fn());
         let server = HttpServer::new(move || {
@@ -159,6 +165,8 @@ impl Application {
                 .app_data(data.7.clone())
                 .app_data(data.8.clone())
                 .app_data(data.9.clone())
+                .app_data(data.10.clone())
+                .app_data(data.11.clone())
                 .app_data(body_deadline)
                 .app_data(params::json_config())
                 .app_data(web::QueryConfig::default().error_handler(params::query_error))

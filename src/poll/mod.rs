@@ -376,6 +376,7 @@ mod tests {
             email: None,
             page_url: None,
             created_at: String::new(),
+            context: None,
         };
         let message = Message {
             id: format!("m{seq}"),

@@ -41,13 +41,14 @@ pub fn chat_for(db: &Db, caller: &Caller, chat: Chat) -> Result<Chat, DomainErro
     }
 }
 
-/// The chat as its visitor sees it: no labels, and when the latest message is a private
+/// The chat as its visitor sees it: no labels nor context, and when the latest message is a private
 /// note, the latest one that is not stands in `last_message`, `last_seq` and
 /// `last_message_at`, so nothing there moves for a note. Read markers are shown at most at
 /// that seq. (`unread_by_visitor` never counts notes.) Call once `last_message` is set.
 pub fn for_visitor(db: &Db, mut chat: Chat) -> Result<Chat, DomainError> {
     chat.labels.clear();
     chat.mentioned = false;
+    chat.visitor.context = None;
     let hides_a_note = match &chat.last_message {
         Some(last) => last.private,
         None => chat.last_seq > 0,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::domain::{self, Agent, Caller, DomainError, Role};
+use crate::domain::{self, Agent, Availability, Caller, DomainError, Role};
 use crate::services::auth::{self, Sessions};
 use crate::services::limits::Limits;
 use crate::store::{agents, tokens, Db, Store};
@@ -51,6 +51,12 @@ pub struct AgentChange {
     pub disabled: Option<bool>,
 }
 
+/// A change an agent makes to itself; `None` leaves a field as it is.
+#[derive(Debug, Default, Clone)]
+pub struct SelfChange {
+    pub availability: Option<Availability>,
+}
+
 /// Stores a new agent whose email is not taken yet.
 pub fn create_in(db: &Db, new: NewAgent, password_hash: &str) -> Result<Agent, DomainError> {
     if agents::email_taken(db, &new.email)? {
@@ -65,6 +71,7 @@ pub fn create_in(db: &Db, new: NewAgent, password_hash: &str) -> Result<Agent, D
         role: new.role,
         disabled: false,
         created_at: domain::now(),
+        availability: Availability::Online,
     };
     agents::insert(db, &agent, password_hash).map_err(|e| {
         // Another transaction took the email after the check (several PostgreSQL writers).
@@ -234,6 +241,23 @@ impl AgentService {
         let id = caller.require_agent()?.to_string();
         self.store
             .read(move |db| agents::find(db, &id)?.ok_or(DomainError::Unauthorized))
+            .await
+    }
+
+    /// Changes the calling agent's own settings (availability).
+    pub async fn change_me(
+        &self,
+        caller: &Caller,
+        change: SelfChange,
+    ) -> Result<Agent, DomainError> {
+        let id = caller.require_agent()?.to_string();
+        self.store
+            .write(move |db| {
+                if let Some(availability) = change.availability {
+                    agents::set_availability(db, &id, availability, &domain::now())?;
+                }
+                agents::find(db, &id)?.ok_or(DomainError::Unauthorized)
+            })
             .await
     }
 

@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use futures_util::future::LocalBoxFuture;
 
+use crate::domain::context::ContextUpdate;
 use crate::domain::{self, Caller, Chat, ChatStatus, DomainError, Labels, MessageBody, Sender};
 use crate::poll::{Hub, Parked, PollSlot, Watch, Woken};
 use crate::services::access::{chat_for, for_visitor, visible_chat};
 use crate::services::bus::Bus;
 use crate::services::mentions;
+use crate::services::visitors::record_context_in;
 use crate::services::webhooks::Webhooks;
 use crate::store::chats::{self, Filter};
 use crate::store::messages::NewMessage;
@@ -80,13 +82,20 @@ impl ChatService {
         }
     }
 
-    /// A visitor's open chat, or a new one; returns whether it is new.
-    pub async fn open_for_visitor(&self, caller: &Caller) -> Result<(Chat, bool), DomainError> {
+    /// A visitor's open chat, or a new one; returns whether it is new. Records the
+    /// visitor's context (see [`record_context_in`]).
+    pub async fn open_for_visitor(
+        &self,
+        caller: &Caller,
+        context: Option<ContextUpdate>,
+        user_agent: Option<String>,
+    ) -> Result<(Chat, bool), DomainError> {
         let visitor_id = caller.require_visitor()?.to_string();
         let hooks = self.webhooks.clone();
         let (chat, created) = self
             .store
             .write(move |db| {
+                record_context_in(db, &visitor_id, context, user_agent.as_deref())?;
                 if let Some(open) = chats::open_id_for_visitor(db, &visitor_id)? {
                     let chat = chats::find(db, &open)?.ok_or(DomainError::NotFound)?;
                     return Ok((for_visitor(db, chat)?, false));

@@ -41,11 +41,12 @@ pub struct PollAnswer {
 impl PollAnswer {
     /// The answer made of the one message a writer handed over. Only messages everyone may
     /// see are handed over, so the chat as of that message is the visitor's too, but for
-    /// the agents' labels.
+    /// the agents' labels and the visitor's context.
     fn handed_over(published: &Published, typing: Typing, caller: &Caller) -> Self {
         let mut chat = published.chat.clone();
         if !caller.is_agent() {
             chat.labels.clear();
+            chat.visitor.context = None;
         }
         Self {
             messages: vec![published.message.clone()],

@@ -3,10 +3,11 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::domain::context::ContextUpdate;
 use crate::domain::{self, Caller, DomainError, Visitor};
 use crate::services::auth::{new_token, Sessions};
 use crate::services::limits::Limits;
-use crate::store::{tokens, visitors, Store};
+use crate::store::{tokens, visitors, Db, Store};
 
 /// A visitor's name and email as given; empty strings count as "not given".
 #[derive(Debug, Default)]
@@ -25,6 +26,25 @@ impl Contact {
             given(&self.email).map(domain::parse_email).transpose()?,
         ))
     }
+}
+
+/// Stores the visitor's latest context: `update`'s fields over the stored ones, the browser
+/// from `user_agent`. Without either there is nothing new, and nothing is written.
+pub fn record_context_in(
+    db: &Db,
+    visitor_id: &str,
+    update: Option<ContextUpdate>,
+    user_agent: Option<&str>,
+) -> Result<(), DomainError> {
+    if update.is_none() && user_agent.is_none() {
+        return Ok(());
+    }
+    let old = visitors::context(db, visitor_id)?;
+    let context = update
+        .unwrap_or_default()
+        .apply(old, user_agent, domain::now());
+    visitors::set_context(db, visitor_id, &context)?;
+    Ok(())
 }
 
 /// Visitors. Cheap to clone.
@@ -59,6 +79,7 @@ impl VisitorService {
             email,
             page_url: page_url.and_then(domain::parse_page_url),
             created_at: domain::now(),
+            context: None,
         };
         let token = new_token("visitor");
         let stored = visitor.clone();
@@ -86,16 +107,23 @@ impl VisitorService {
             .await
     }
 
+    /// Changes the visitor's name or email, and with `context` its context (the browser
+    /// from `user_agent`).
     pub async fn update_contact(
         &self,
         caller: &Caller,
         contact: Contact,
+        context: Option<ContextUpdate>,
+        user_agent: Option<String>,
     ) -> Result<Visitor, DomainError> {
         let id = caller.require_visitor()?.to_string();
         let (name, email) = contact.validated()?;
         self.store
             .write(move |db| {
                 visitors::update_contact(db, &id, name.as_deref(), email.as_deref())?;
+                if context.is_some() {
+                    record_context_in(db, &id, context, user_agent.as_deref())?;
+                }
                 visitors::find(db, &id)?.ok_or(DomainError::NotFound)
             })
             .await

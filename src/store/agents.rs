@@ -1,10 +1,12 @@
 //! Queries on agents.
 
-use crate::domain::Agent;
 use crate::domain::Role;
+use crate::domain::{Agent, Availability};
 use crate::store::sql::{Backend, Db, DbResult, Row};
 
-pub const COLUMNS: &str = "a.id, a.name, a.email, a.role, a.disabled, a.created_at";
+pub const COLUMNS: &str = "a.id, a.name, a.email, a.role, a.disabled, a.created_at, a.availability";
+/// How many columns [`COLUMNS`] has.
+pub const WIDTH: usize = 7;
 
 /// Maps the [`COLUMNS`] starting at column `at`.
 pub fn from_row(row: &Row, at: usize) -> DbResult<Agent> {
@@ -15,13 +17,15 @@ pub fn from_row(row: &Row, at: usize) -> DbResult<Agent> {
         role: Role::from_db(&row.get::<String>(at + 3)?),
         disabled: row.get(at + 4)?,
         created_at: row.get(at + 5)?,
+        availability: Availability::from_db(&row.get::<String>(at + 6)?),
     })
 }
 
 pub fn insert(db: &Db, agent: &Agent, password_hash: &str) -> DbResult<()> {
     db.execute(
-        "INSERT INTO agents (id, name, email, role, password_hash, disabled, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO agents (id, name, email, role, password_hash, disabled, created_at,
+                             availability)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         &[
             &agent.id,
             &agent.name,
@@ -30,6 +34,7 @@ pub fn insert(db: &Db, agent: &Agent, password_hash: &str) -> DbResult<()> {
             &password_hash,
             &agent.disabled,
             &agent.created_at,
+            &agent.availability.as_str(),
         ],
     )?;
     Ok(())
@@ -56,7 +61,7 @@ pub fn find_for_login(db: &Db, email: &str) -> DbResult<Option<(Agent, String)>>
     db.query_opt(
         &format!("SELECT {COLUMNS}, a.password_hash FROM agents a WHERE a.email = ?1"),
         &[&email],
-        |row| Ok((from_row(row, 0)?, row.get(6)?)),
+        |row| Ok((from_row(row, 0)?, row.get(WIDTH)?)),
     )
 }
 
@@ -110,4 +115,37 @@ pub fn update(
         &[&id, &name, &role.map(Role::as_str), &disabled],
     )?;
     Ok(())
+}
+
+/// Sets the agent's availability; going `online` also counts as a request now.
+pub fn set_availability(
+    db: &Db,
+    id: &str,
+    availability: Availability,
+    now: &str,
+) -> DbResult<bool> {
+    Ok(db.execute(
+        "UPDATE agents SET availability = ?2,
+             last_seen_at = CASE WHEN ?2 = 'online' THEN CAST(?3 AS TEXT) ELSE last_seen_at END
+         WHERE id = ?1",
+        &[&id, &availability.as_str(), &now],
+    )? == 1)
+}
+
+/// Records the agent's latest request.
+pub fn touch_seen(db: &Db, id: &str, now: &str) -> DbResult<()> {
+    db.execute(
+        "UPDATE agents SET last_seen_at = ?2 WHERE id = ?1",
+        &[&id, &now],
+    )?;
+    Ok(())
+}
+
+/// Whether an active agent is `online` and made a request at or after `since`.
+pub fn any_present(db: &Db, since: &str) -> DbResult<bool> {
+    db.exists(
+        "SELECT 1 FROM agents
+         WHERE availability = 'online' AND NOT disabled AND last_seen_at >= ?1",
+        &[&since],
+    )
 }

@@ -8,16 +8,21 @@ use crate::store::{agents, messages, visitors};
 /// for a chat and its labels. (`string_agg` is SQLite's too since 3.44; ours is bundled.)
 const SELECT: &str = "SELECT c.id, c.status, c.created_at, c.last_seq, c.last_message_at,
         c.unread_for_agents, c.unread_for_visitor,
-        v.id, v.name, v.email, v.page_url, v.created_at,
-        a.id, a.name, a.email, a.role, a.disabled, a.created_at,
+        v.id, v.name, v.email, v.page_url, v.created_at, v.context,
+        a.id, a.name, a.email, a.role, a.disabled, a.created_at, a.availability,
         c.visitor_read_seq, c.agent_read_seq,
         (SELECT string_agg(l.label, '\n') FROM chat_labels l WHERE l.chat_id = c.id)
     FROM chats c
     JOIN visitors v ON v.id = c.visitor_id
     LEFT JOIN agents a ON a.id = c.assignee_id";
 
+/// Where [`SELECT`]'s visitor, agent and trailing columns start.
+const VISITOR_AT: usize = 7;
+const AGENT_AT: usize = VISITOR_AT + visitors::WIDTH;
+const TAIL_AT: usize = AGENT_AT + agents::WIDTH;
+
 fn from_row(row: &Row) -> DbResult<Chat> {
-    let assignee_id: Option<String> = row.get(12)?;
+    let assignee_id: Option<String> = row.get(AGENT_AT)?;
     Ok(Chat {
         id: row.get(0)?,
         status: row.get(1)?,
@@ -26,17 +31,17 @@ fn from_row(row: &Row) -> DbResult<Chat> {
         last_message_at: row.get(4)?,
         unread: row.get(5)?,
         unread_by_visitor: row.get(6)?,
-        visitor: visitors::from_row(row, 7)?,
+        visitor: visitors::from_row(row, VISITOR_AT)?,
         assignee: match assignee_id {
-            Some(_) => Some(agents::from_row(row, 12)?),
+            Some(_) => Some(agents::from_row(row, AGENT_AT)?),
             None => None,
         },
         last_message: None,
         read: ReadMarkers {
-            visitor: row.get(18)?,
-            agent: row.get(19)?,
+            visitor: row.get(TAIL_AT)?,
+            agent: row.get(TAIL_AT + 1)?,
         },
-        labels: split_labels(row.get(20)?),
+        labels: split_labels(row.get(TAIL_AT + 2)?),
         mentioned: false,
     })
 }

@@ -12,6 +12,7 @@ pub mod mentions;
 pub mod messages;
 pub mod postgres;
 pub mod search;
+pub mod settings;
 pub mod sql;
 pub mod stats;
 pub mod tokens;
@@ -36,7 +37,7 @@ pub use writer::Writer;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// `PRAGMA user_version` of a database that has [`SCHEMA`]; bump it with each migration.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// Ordered migrations: `MIGRATIONS[i]` takes a database from version `i + 1` to `i + 2`.
 const MIGRATIONS: &[&str] = &[
@@ -47,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/6_agent_tools.sql"),
     include_str!("migrations/7_label_events.sql"),
     include_str!("migrations/8_mentions.sql"),
+    include_str!("migrations/9_availability.sql"),
 ];
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;

@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations_postgres/2_agent_tools.sql"),
     include_str!("migrations_postgres/3_label_events.sql"),
     include_str!("migrations_postgres/4_mentions.sql"),
+    include_str!("migrations_postgres/5_availability.sql"),
 ];
 
 /// The version a migrated database has.

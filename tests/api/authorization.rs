@@ -206,6 +206,19 @@ fn routes() -> Vec<Route> {
             ..route("POST", "/api/v1/agents/logout", no_body, agent_only(204))
         },
         route("GET", "/api/v1/agents/me", no_body, agent_only(200)),
+        route(
+            "PATCH",
+            "/api/v1/agents/me",
+            |_| Body::Json(json!({"availability": "online"})),
+            agent_only(200),
+        ),
+        route("GET", "/api/v1/settings", no_body, admin_only(200)),
+        route(
+            "PUT",
+            "/api/v1/settings",
+            |_| Body::Json(json!({"away_message": "Back soon"})),
+            admin_only(200),
+        ),
         Route {
             spends: Spends::Account,
             ..route(

@@ -570,13 +570,38 @@ pub(crate) async fn visitor_sends(b: &Browser, url: &str, text: &str) {
     b.wait_for_message(text, true).await;
 }
 
-/// Types into the composer and presses Enter.
+/// Types into the composer and presses Enter. On the visitor page with nobody online, the
+/// page asks for an email before the first message: it gets one.
 pub(crate) async fn send_message(b: &Browser, text: &str) {
     let composer = b.wait_for_css("textarea[name=message]").await;
+    leave_an_email_if_asked(b).await;
     composer
         .send_keys(&format!("{text}{}", char::from(Key::Enter)))
         .await
         .expect("type into the composer");
+}
+
+/// On the visitor page: once it knows whether the team is online (a few seconds at most;
+/// a page that cannot reach the server goes on without), fills in the email it requires.
+pub(crate) async fn leave_an_email_if_asked(b: &Browser) {
+    let started = Instant::now();
+    loop {
+        let state = b
+            .js(
+                "if (!document.body.classList.contains('visitor')) return 'agent';                 return document.querySelector('main.chat')?.dataset.teamStatus ?? null",
+                vec![],
+            )
+            .await;
+        if !state.is_null() || started.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.js(
+        "const email = document.querySelector('body.visitor input[name=email]');         if (email && email.required && !email.value && email.offsetParent !== null) {           email.value = 'visitor@example.com';         }         return null",
+        vec![],
+    )
+    .await;
 }
 
 async fn assert_markup_is_inert(b: &Browser, markup: &str) {
@@ -928,13 +953,13 @@ fn tool(env: &str, default: &str) -> PathBuf {
 
 /// A one-page HTTP server on its own thread, answering every request with the same
 /// HTML; stops when dropped.
-struct FixedPage {
+pub(crate) struct FixedPage {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
 }
 
 impl FixedPage {
-    fn serve(html: String) -> FixedPage {
+    pub(crate) fn serve(html: String) -> FixedPage {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the host page");
         let addr = listener.local_addr().expect("its address");
         let stop = Arc::new(AtomicBool::new(false));
@@ -969,7 +994,7 @@ impl FixedPage {
         FixedPage { addr, stop }
     }
 
-    fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.addr.port()
     }
 }

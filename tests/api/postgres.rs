@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::availability::wait_for_online;
 use crate::helpers::{act_while_held, seqs, spawn_app_with, TestApp};
 use crate::operations::cli;
 use crate::pg;
@@ -354,4 +355,38 @@ async fn a_version_1_postgresql_database_migrates_to_the_shape_of_a_fresh_one() 
     });
     assert_eq!(version, parley::store::postgres::SCHEMA_VERSION);
     assert_eq!(old_shape, fresh_shape);
+}
+
+#[tokio::test]
+async fn an_agent_present_on_one_instance_makes_the_team_online_on_another() {
+    let Some((a, b)) = two_instances_with(|c| c.presence_window = 3).await else {
+        return;
+    };
+    let admin = a.admin_token().await;
+    a.call(
+        "PATCH",
+        "/api/v1/agents/me",
+        Some(&admin),
+        Some(json!({"availability": "online"})),
+    )
+    .await
+    .assert_status(200);
+    wait_for_online(&b, true, Duration::from_secs(3)).await;
+    // Requests to A only, every second: B keeps seeing the agent (A writes `last_seen_at`).
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        a.call("GET", "/api/v1/agents/me", Some(&admin), None)
+            .await
+            .assert_status(200);
+    }
+    wait_for_online(&b, true, Duration::from_secs(1)).await;
+    a.call(
+        "PATCH",
+        "/api/v1/agents/me",
+        Some(&admin),
+        Some(json!({"availability": "away"})),
+    )
+    .await
+    .assert_status(200);
+    wait_for_online(&b, false, Duration::from_secs(3)).await;
 }

@@ -4,12 +4,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::{Agent, Caller, Role};
+use crate::domain::{Agent, Availability, Caller, Role};
 use crate::http::error::ApiError;
 use crate::http::extract::{client_ip, token_hash};
 use crate::http::openapi::ErrorBody;
 use crate::http::params::{JsonObject, ResourceId};
-use crate::services::agents::{AgentChange, AgentService, NewAgent};
+use crate::services::agents::{AgentChange, AgentService, NewAgent, SelfChange};
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct Login {
@@ -94,6 +94,39 @@ pub async fn logout(
 )]
 pub async fn me(agents: web::Data<AgentService>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let agent = agents.me(&caller).await?;
+    Ok(HttpResponse::Ok().json(AgentAnswer { agent }))
+}
+
+/// A change an agent makes to itself; a field left out stays as it is.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SelfUpdate {
+    /// `online` or `away`. Going `online` counts as a request now.
+    availability: Option<Availability>,
+}
+
+/// Changes the calling agent's own settings: its availability.
+///
+/// An agent counts as present (and the visitor page says "online") while it is `online`
+/// and has made a request within the presence window (60 s by default).
+#[utoipa::path(
+    patch,
+    path = "/api/v1/agents/me",
+    tag = "agents",
+    request_body = SelfUpdate,
+    responses(
+        (status = 200, description = "The agent as changed.", body = AgentAnswer),
+        (status = 400, description = "`bad_request`: an unknown availability.", body = ErrorBody),
+    )
+)]
+pub async fn update_me(
+    agents: web::Data<AgentService>,
+    caller: Caller,
+    body: JsonObject<SelfUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    let SelfUpdate { availability } = body.into_inner();
+    let agent = agents
+        .change_me(&caller, SelfChange { availability })
+        .await?;
     Ok(HttpResponse::Ok().json(AgentAnswer { agent }))
 }
 

@@ -1,14 +1,16 @@
 //! `/api/v1/chats`: a visitor's conversation, and the agents' view of all of them.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::domain::context::ContextInput;
 use crate::domain::{parse_label, Caller, Chat, ChatStatus, Labels, MessageBody};
 use crate::http::api::messages::created_or_ok;
 use crate::http::error::ApiError;
+use crate::http::extract::user_agent;
 use crate::http::openapi::{string_enum, ErrorBody};
-use crate::http::params::{double_option, page_limit, JsonObject, ResourceId};
+use crate::http::params::{double_option, json_or_default, page_limit, JsonObject, ResourceId};
 use crate::services::chats::{AssigneeFilter, ChatChange, ChatService, ListFilter};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -21,24 +23,45 @@ pub struct ChatList {
     pub chats: Vec<Chat>,
 }
 
+/// What a visitor may send when opening a chat; the body may be empty.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct NewChat {
+    /// Where the visitor is (bad values: `422`); the server adds the browser and OS from
+    /// the `User-Agent`.
+    context: Option<ContextInput>,
+}
+
 /// Opens a chat for the calling visitor, or answers its open one.
 ///
 /// A visitor has at most one open chat: while it has one, this answers it with `200`.
+/// Either way the visitor's context is updated: the fields of `context` given, and the
+/// browser from the request's `User-Agent`.
 #[utoipa::path(
     post,
     path = "/api/v1/chats",
     tag = "chats",
+    request_body(
+        content = ref("#/components/schemas/NewChat"),
+        content_type = "application/json",
+        description = "Optional: an empty body opens a chat without context.",
+    ),
     responses(
         (status = 201, description = "A new chat.", body = ChatAnswer),
         (status = 200, description = "The visitor's open chat.", body = ChatAnswer),
-        (status = 422, description = "`invalid`: the visitor has too many chats (50).", body = ErrorBody),
+        (status = 422, description = "`invalid`: a bad context, or the visitor has too many chats (50).", body = ErrorBody),
     )
 )]
 pub async fn create_chat(
     chats: web::Data<ChatService>,
     caller: Caller,
+    req: HttpRequest,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (chat, created) = chats.open_for_visitor(&caller).await?;
+    let given: NewChat = json_or_default(&req, &body)?;
+    let context = given.context.map(ContextInput::validate).transpose()?;
+    let (chat, created) = chats
+        .open_for_visitor(&caller, context, user_agent(&req))
+        .await?;
     Ok(created_or_ok(created).json(ChatAnswer { chat }))
 }
 

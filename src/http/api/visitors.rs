@@ -4,9 +4,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::domain::context::ContextInput;
 use crate::domain::{Caller, Visitor};
 use crate::http::error::ApiError;
-use crate::http::extract::{client_ip, token_hash};
+use crate::http::extract::{client_ip, token_hash, user_agent};
 use crate::http::openapi::ErrorBody;
 use crate::http::params::{json_or_default, JsonObject};
 use crate::services::visitors::{Contact, VisitorService};
@@ -21,15 +22,17 @@ pub struct VisitorContact {
     /// The page the visitor is on; kept only if it is an http(s) URL of at most 2048 bytes.
     /// Read by `POST /api/v1/visitors` only.
     page_url: Option<String>,
+    /// Where the visitor is now; read by `PATCH /api/v1/visitors/me` only (bad values: `422`).
+    context: Option<ContextInput>,
 }
 
 impl VisitorContact {
-    fn contact(self) -> (Contact, Option<String>) {
+    fn contact(self) -> (Contact, Option<String>, Option<ContextInput>) {
         let contact = Contact {
             name: self.name,
             email: self.email,
         };
-        (contact, self.page_url)
+        (contact, self.page_url, self.context)
     }
 }
 
@@ -79,7 +82,7 @@ pub async fn create_visitor(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let given: VisitorContact = json_or_default(&req, &body)?;
-    let (contact, page_url) = given.contact();
+    let (contact, page_url, _) = given.contact();
     let (visitor, token) = visitors
         .create(client_ip(&req), contact, page_url.as_deref())
         .await?;
@@ -101,9 +104,11 @@ pub async fn get_me(
     Ok(HttpResponse::Ok().json(VisitorAnswer { visitor }))
 }
 
-/// Changes the calling visitor's name or email.
+/// Changes the calling visitor's name or email, or its context.
 ///
-/// A field left out stays as it is; `page_url` is ignored here.
+/// A field left out stays as it is; `page_url` is ignored here. With `context`, the
+/// context's fields given replace the stored ones and the browser and OS are taken from
+/// this request's `User-Agent`.
 #[utoipa::path(
     patch,
     path = "/api/v1/visitors/me",
@@ -111,16 +116,20 @@ pub async fn get_me(
     request_body = VisitorContact,
     responses(
         (status = 200, description = "The visitor as changed.", body = VisitorAnswer),
-        (status = 422, description = "`invalid`: a bad name or email.", body = ErrorBody),
+        (status = 422, description = "`invalid`: a bad name, email or context.", body = ErrorBody),
     )
 )]
 pub async fn update_me(
     visitors: web::Data<VisitorService>,
     caller: Caller,
+    req: HttpRequest,
     body: JsonObject<VisitorContact>,
 ) -> Result<HttpResponse, ApiError> {
-    let (contact, _) = body.into_inner().contact();
-    let visitor = visitors.update_contact(&caller, contact).await?;
+    let (contact, _, context) = body.into_inner().contact();
+    let context = context.map(ContextInput::validate).transpose()?;
+    let visitor = visitors
+        .update_contact(&caller, contact, context, user_agent(&req))
+        .await?;
     Ok(HttpResponse::Ok().json(VisitorAnswer { visitor }))
 }
 
