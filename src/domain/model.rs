@@ -110,6 +110,8 @@ pub struct Agent {
     pub disabled: bool,
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// Whether the agent gets email about chats nobody read (`PATCH /api/v1/agents/me`).
+    pub email_notifications: bool,
 }
 
 /// Who wrote a message: the visitor or agent, with its display name.

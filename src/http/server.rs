@@ -23,6 +23,7 @@ use crate::services::auth::{self, Sessions};
 use crate::services::bus::Bus;
 use crate::services::chats::ChatService;
 use crate::services::limits::Limits;
+use crate::services::mail::{self, Mail, MailService};
 use crate::services::messages::MessageService;
 use crate::services::retention;
 use crate::services::upload_limits::{UploadLimits, UploadPolicy};
@@ -58,6 +59,7 @@ impl Application {
         hub.start();
         let limits = Arc::new(Limits::new(config.rate_limits));
         let webhooks = Webhooks::load(&store).await?;
+        let mail = Mail::load(&store, &config).await?;
         let bus = Bus::new(&store);
         let sessions = Sessions::new(store.clone(), hub.clone(), bus.clone());
         let forget = sessions.clone();
@@ -74,6 +76,7 @@ impl Application {
             webhooks.clone(),
             limits.clone(),
             bus.clone(),
+            mail.clone(),
         );
         let chats = ChatService::new(store.clone(), hub.clone(), webhooks.clone(), bus.clone());
         let agents = AgentService::new(
@@ -83,6 +86,7 @@ impl Application {
             config.session_lifetime(),
         );
         let visitors = VisitorService::new(store.clone(), sessions.clone(), limits.clone());
+        let mail_service = MailService::new(store.clone(), mail.clone(), limits.clone());
 
         let uploads = UploadLimits::new(UploadPolicy {
             max_concurrent_per_token: config.uploads_per_token,
@@ -128,6 +132,7 @@ impl Application {
             Duration::from_millis(config.webhook_retry_base_ms),
             config.webhook_allow_private,
         )?;
+        mail::start_worker(store.clone(), mail, shutdown.clone())?;
 
         let host = config
             .addr
@@ -145,6 +150,7 @@ impl Application {
             web::Data::new(agents),
             web::Data::new(visitors),
             web::Data::new(uploads),
+            web::Data::new(mail_service),
         );
         let on_connect = connections.map(|c| c.on_connect_fn());
         let server = HttpServer::new(move || {
@@ -159,6 +165,7 @@ impl Application {
                 .app_data(data.7.clone())
                 .app_data(data.8.clone())
                 .app_data(data.9.clone())
+                .app_data(data.10.clone())
                 .app_data(body_deadline)
                 .app_data(params::json_config())
                 .app_data(web::QueryConfig::default().error_handler(params::query_error))

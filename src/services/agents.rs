@@ -51,6 +51,12 @@ pub struct AgentChange {
     pub disabled: Option<bool>,
 }
 
+/// A change an agent makes to its own settings; `None` leaves a field as it is.
+#[derive(Debug, Default, Clone)]
+pub struct SelfChange {
+    pub email_notifications: Option<bool>,
+}
+
 /// Stores a new agent whose email is not taken yet.
 pub fn create_in(db: &Db, new: NewAgent, password_hash: &str) -> Result<Agent, DomainError> {
     if agents::email_taken(db, &new.email)? {
@@ -65,6 +71,7 @@ pub fn create_in(db: &Db, new: NewAgent, password_hash: &str) -> Result<Agent, D
         role: new.role,
         disabled: false,
         created_at: domain::now(),
+        email_notifications: true,
     };
     agents::insert(db, &agent, password_hash).map_err(|e| {
         // Another transaction took the email after the check (several PostgreSQL writers).
@@ -234,6 +241,23 @@ impl AgentService {
         let id = caller.require_agent()?.to_string();
         self.store
             .read(move |db| agents::find(db, &id)?.ok_or(DomainError::Unauthorized))
+            .await
+    }
+
+    /// Changes the calling agent's own settings.
+    pub async fn update_me(
+        &self,
+        caller: &Caller,
+        change: SelfChange,
+    ) -> Result<Agent, DomainError> {
+        let id = caller.require_agent()?.to_string();
+        self.store
+            .write(move |db| {
+                if let Some(on) = change.email_notifications {
+                    agents::set_email_notifications(db, &id, on)?;
+                }
+                agents::find(db, &id)?.ok_or(DomainError::Unauthorized)
+            })
             .await
     }
 

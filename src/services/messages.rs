@@ -20,6 +20,7 @@ use crate::services::access::{chat_for, ensure_visible, shown_to, visible_chat};
 use crate::services::attachments::Upload;
 use crate::services::bus::Bus;
 use crate::services::limits::Limits;
+use crate::services::mail::Mail;
 use crate::services::webhooks::Webhooks;
 use crate::store::messages::{self, NewMessage, Shown};
 use crate::store::{chats, Backend, Db, Store};
@@ -85,16 +86,25 @@ pub struct MessageService {
     webhooks: Webhooks,
     limits: Arc<Limits>,
     bus: Bus,
+    mail: Mail,
 }
 
 impl MessageService {
-    pub fn new(store: Store, hub: Hub, webhooks: Webhooks, limits: Arc<Limits>, bus: Bus) -> Self {
+    pub fn new(
+        store: Store,
+        hub: Hub,
+        webhooks: Webhooks,
+        limits: Arc<Limits>,
+        bus: Bus,
+        mail: Mail,
+    ) -> Self {
         Self {
             store,
             hub,
             webhooks,
             limits,
             bus,
+            mail,
         }
     }
 
@@ -125,6 +135,7 @@ impl MessageService {
         let hooks = self.webhooks.clone();
         let hub = self.hub.clone();
         let bus = self.bus.clone();
+        let mail = self.mail.clone();
         let (message, created, published) = self
             .store
             .write(move |db| {
@@ -171,6 +182,7 @@ impl MessageService {
                     },
                 )?;
                 hooks.message_created_to(db, &subscribers, &message)?;
+                mail.message_committed(db, &message)?;
                 bus.message_committed(db, &id, message.seq)?;
                 // The message this one follows. With one writer that is the last seq read
                 // above; with writers on several instances (PostgreSQL) another one may have

@@ -4,7 +4,8 @@ use crate::domain::Agent;
 use crate::domain::Role;
 use crate::store::sql::{Backend, Db, DbResult, Row};
 
-pub const COLUMNS: &str = "a.id, a.name, a.email, a.role, a.disabled, a.created_at";
+pub const COLUMNS: &str =
+    "a.id, a.name, a.email, a.role, a.disabled, a.created_at, a.email_notifications";
 
 /// Maps the [`COLUMNS`] starting at column `at`.
 pub fn from_row(row: &Row, at: usize) -> DbResult<Agent> {
@@ -15,6 +16,7 @@ pub fn from_row(row: &Row, at: usize) -> DbResult<Agent> {
         role: Role::from_db(&row.get::<String>(at + 3)?),
         disabled: row.get(at + 4)?,
         created_at: row.get(at + 5)?,
+        email_notifications: row.get(at + 6)?,
     })
 }
 
@@ -56,7 +58,7 @@ pub fn find_for_login(db: &Db, email: &str) -> DbResult<Option<(Agent, String)>>
     db.query_opt(
         &format!("SELECT {COLUMNS}, a.password_hash FROM agents a WHERE a.email = ?1"),
         &[&email],
-        |row| Ok((from_row(row, 0)?, row.get(6)?)),
+        |row| Ok((from_row(row, 0)?, row.get(7)?)),
     )
 }
 
@@ -72,6 +74,14 @@ pub fn set_disabled(db: &Db, id: &str, disabled: bool) -> DbResult<bool> {
     Ok(db.execute(
         "UPDATE agents SET disabled = ?2 WHERE id = ?1",
         &[&id, &disabled],
+    )? == 1)
+}
+
+/// Turns the agent's email notifications on or off. Returns whether the agent exists.
+pub fn set_email_notifications(db: &Db, id: &str, on: bool) -> DbResult<bool> {
+    Ok(db.execute(
+        "UPDATE agents SET email_notifications = ?2 WHERE id = ?1",
+        &[&id, &on],
     )? == 1)
 }
 

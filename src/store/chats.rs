@@ -9,7 +9,7 @@ use crate::store::{agents, messages, visitors};
 const SELECT: &str = "SELECT c.id, c.status, c.created_at, c.last_seq, c.last_message_at,
         c.unread_for_agents, c.unread_for_visitor,
         v.id, v.name, v.email, v.page_url, v.created_at,
-        a.id, a.name, a.email, a.role, a.disabled, a.created_at,
+        a.id, a.name, a.email, a.role, a.disabled, a.created_at, a.email_notifications,
         c.visitor_read_seq, c.agent_read_seq,
         (SELECT string_agg(l.label, '\n') FROM chat_labels l WHERE l.chat_id = c.id)
     FROM chats c
@@ -33,10 +33,10 @@ fn from_row(row: &Row) -> DbResult<Chat> {
         },
         last_message: None,
         read: ReadMarkers {
-            visitor: row.get(18)?,
-            agent: row.get(19)?,
+            visitor: row.get(19)?,
+            agent: row.get(20)?,
         },
-        labels: split_labels(row.get(20)?),
+        labels: split_labels(row.get(21)?),
     })
 }
 

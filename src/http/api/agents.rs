@@ -9,7 +9,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::{client_ip, token_hash};
 use crate::http::openapi::ErrorBody;
 use crate::http::params::{JsonObject, ResourceId};
-use crate::services::agents::{AgentChange, AgentService, NewAgent};
+use crate::services::agents::{AgentChange, AgentService, NewAgent, SelfChange};
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct Login {
@@ -94,6 +94,36 @@ pub async fn logout(
 )]
 pub async fn me(agents: web::Data<AgentService>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let agent = agents.me(&caller).await?;
+    Ok(HttpResponse::Ok().json(AgentAnswer { agent }))
+}
+
+/// The calling agent's own settings; a field left out stays as it is.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct AgentSelfUpdate {
+    /// Email about chats whose visitor messages nobody read in time (on by default).
+    email_notifications: Option<bool>,
+}
+
+/// Changes the calling agent's own settings.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/agents/me",
+    tag = "agents",
+    request_body = AgentSelfUpdate,
+    responses((status = 200, description = "The calling agent as changed.", body = AgentAnswer))
+)]
+pub async fn update_me(
+    agents: web::Data<AgentService>,
+    caller: Caller,
+    body: JsonObject<AgentSelfUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    let AgentSelfUpdate {
+        email_notifications,
+    } = body.into_inner();
+    let change = SelfChange {
+        email_notifications,
+    };
+    let agent = agents.update_me(&caller, change).await?;
     Ok(HttpResponse::Ok().json(AgentAnswer { agent }))
 }
 
