@@ -213,6 +213,8 @@ impl MessageService {
         if created {
             self.hub.message_added(&chat_id, message.seq, published);
             self.webhooks.wake();
+            // Its worker learns of the notification just scheduled.
+            self.mail.wake();
         }
         Ok((message, created))
     }
