@@ -68,7 +68,10 @@ async fn flush(app: &TestApp, sink: &SmtpSink, body: &str) {
         .iter()
         .any(|m| text(m).contains(body))
     {
-        assert!(tokio::time::Instant::now() < deadline, "{body} was not mailed");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{body} was not mailed"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -93,7 +96,9 @@ async fn an_agent_is_emailed_once_about_messages_nobody_read() {
     assert!(text(mail).contains(&inbox_link), "{mail}");
     assert!(html(mail).contains(&inbox_link), "{mail}");
     assert_eq!(mail["subject"], "2 new messages from A visitor");
-    assert!(header(mail, "From").unwrap().contains("support@example.com"));
+    assert!(header(mail, "From")
+        .unwrap()
+        .contains("support@example.com"));
     let message_id = header(mail, "Message-ID").expect("a Message-ID");
     assert!(message_id.ends_with("@example.com>"), "{message_id}");
     assert!(header(mail, "Date").is_some());
@@ -155,8 +160,13 @@ async fn only_agents_with_notifications_on_get_mail_and_an_assignee_alone() {
             Some(json!({ "email_notifications": false })),
         )
         .await;
-    assert_eq!(reply.assert_status(200)["agent"]["email_notifications"], false);
-    let me = app.call("GET", "/api/v1/agents/me", Some(&admin), None).await;
+    assert_eq!(
+        reply.assert_status(200)["agent"]["email_notifications"],
+        false
+    );
+    let me = app
+        .call("GET", "/api/v1/agents/me", Some(&admin), None)
+        .await;
     assert_eq!(me.assert_status(200)["agent"]["email_notifications"], true);
     // Only booleans.
     app.call(
@@ -178,23 +188,38 @@ async fn only_agents_with_notifications_on_get_mail_and_an_assignee_alone() {
 
     // Assigned to the helper: the helper alone.
     let assigned = app.new_visitor_chat().await;
-    app.patch_chat(&admin, &assigned.chat_id, json!({ "assignee_id": helper_id }))
-        .await
-        .assert_status(200);
+    app.patch_chat(
+        &admin,
+        &assigned.chat_id,
+        json!({ "assignee_id": helper_id }),
+    )
+    .await
+    .assert_status(200);
     app.send(&assigned.token, &assigned.chat_id, "for the helper", None)
         .await
         .assert_status(201);
     let helper_mails = sink.wait_for("helper@example.com", 2, ARRIVES).await;
-    assert!(helper_mails.iter().any(|m| text(m).contains("for the helper")));
+    assert!(helper_mails
+        .iter()
+        .any(|m| text(m).contains("for the helper")));
 
     // Assigned to the quiet agent: nobody.
     let quiet_chat = app.new_visitor_chat().await;
-    app.patch_chat(&admin, &quiet_chat.chat_id, json!({ "assignee_id": quiet_id }))
-        .await
-        .assert_status(200);
-    app.send(&quiet_chat.token, &quiet_chat.chat_id, "for the quiet one", None)
-        .await
-        .assert_status(201);
+    app.patch_chat(
+        &admin,
+        &quiet_chat.chat_id,
+        json!({ "assignee_id": quiet_id }),
+    )
+    .await
+    .assert_status(200);
+    app.send(
+        &quiet_chat.token,
+        &quiet_chat.chat_id,
+        "for the quiet one",
+        None,
+    )
+    .await
+    .assert_status(201);
 
     flush(&app, &sink, "the last marker").await;
     assert!(sink.mails_to("quiet@example.com").is_empty());
@@ -231,14 +256,23 @@ async fn a_visitor_is_emailed_unread_replies_with_a_link_that_reopens_the_chat()
 
     let mails = sink.wait_for("ann@example.com", 1, ARRIVES).await;
     let mail = &mails[0];
-    assert!(text(mail).contains("It left the warehouse today."), "{mail}");
+    assert!(
+        text(mail).contains("It left the warehouse today."),
+        "{mail}"
+    );
     for part in [text(mail), html(mail), mail["subject"].as_str().unwrap()] {
-        assert!(!part.contains("SECRET NOTE"), "a private note was mailed: {mail}");
+        assert!(
+            !part.contains("SECRET NOTE"),
+            "a private note was mailed: {mail}"
+        );
     }
 
     // The continuity link opens the same chat for whoever holds it.
     let continue_link = link(mail, &format!("{PUBLIC_URL}/?continue=")).expect("a link");
-    assert!(continue_link.contains(&format!("chat={chat_id}")), "{continue_link}");
+    assert!(
+        continue_link.contains(&format!("chat={chat_id}")),
+        "{continue_link}"
+    );
     let reply = app
         .call(
             "POST",
@@ -259,7 +293,10 @@ async fn a_visitor_is_emailed_unread_replies_with_a_link_that_reopens_the_chat()
         .iter()
         .filter_map(|m| m["body"].as_str())
         .collect();
-    assert!(bodies.contains(&"It left the warehouse today."), "{bodies:?}");
+    assert!(
+        bodies.contains(&"It left the warehouse today."),
+        "{bodies:?}"
+    );
     // The old token still works: continuing elsewhere ends nothing.
     app.chat(&token, &chat_id).await;
 
@@ -268,7 +305,12 @@ async fn a_visitor_is_emailed_unread_replies_with_a_link_that_reopens_the_chat()
     let at = tampered.find("&chat=").unwrap() - 1;
     let flipped = if &tampered[at..=at] == "0" { "1" } else { "0" };
     tampered.replace_range(at..=at, flipped);
-    for bad in [tampered.as_str(), "pv_not-a-link", "", "https://x/?continue=a.1.00"] {
+    for bad in [
+        tampered.as_str(),
+        "pv_not-a-link",
+        "",
+        "https://x/?continue=a.1.00",
+    ] {
         app.call(
             "POST",
             "/api/v1/visitors/continue",
@@ -343,7 +385,10 @@ async fn user_text_in_mail_html_is_escaped() {
     let reply = app
         .create_visitor(json!({ "name": "<b>Eve</b>", "email": "eve@example.com" }))
         .await;
-    let token = reply.assert_status(201)["token"].as_str().unwrap().to_string();
+    let token = reply.assert_status(201)["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let chat_id = app.create_chat(&token).await.assert_status(201)["chat"]["id"]
         .as_str()
         .unwrap()
@@ -386,7 +431,10 @@ async fn with_the_smtp_server_down_then_up_every_mail_arrives_exactly_once() {
             .filter(|m| m["status"] == "pending" && m["attempts"].as_i64() >= Some(2))
             .count();
         if retried == 3 {
-            assert!(listed.iter().all(|m| m["last_error"].is_string()), "{listed:?}");
+            assert!(
+                listed.iter().all(|m| m["last_error"].is_string()),
+                "{listed:?}"
+            );
             assert!(listed.iter().all(|m| m["kind"] == "agent_notification"));
             break;
         }
@@ -408,7 +456,10 @@ async fn with_the_smtp_server_down_then_up_every_mail_arrives_exactly_once() {
     }
     let listed = outbox(&app, &admin).await;
     assert!(listed.iter().all(|m| m["status"] == "sent"), "{listed:?}");
-    assert!(listed.iter().all(|m| m["last_error"].is_null()), "{listed:?}");
+    assert!(
+        listed.iter().all(|m| m["last_error"].is_null()),
+        "{listed:?}"
+    );
 
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap();
     let metrics = metrics.text().await.unwrap();

@@ -106,7 +106,11 @@ impl SmtpSink {
     pub fn mails_to(&self, to: &str) -> Vec<Value> {
         self.mails()
             .into_iter()
-            .filter(|m| m["rcpt_tos"].as_array().is_some_and(|r| r.iter().any(|a| a == to)))
+            .filter(|m| {
+                m["rcpt_tos"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|a| a == to))
+            })
             .collect()
     }
 

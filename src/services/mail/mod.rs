@@ -515,13 +515,13 @@ impl MailService {
         caller: Caller,
         chat_id: String,
     ) -> Result<(), DomainError> {
-        if !self.mail.enabled() {
-            return Err(DomainError::Conflict("this server sends no email".into()));
-        }
         let mail = self.mail.clone();
         self.store
             .write(move |db| {
                 let access = visible_chat(db, &chat_id, &caller)?;
+                if !mail.enabled() {
+                    return Err(DomainError::Conflict("this server sends no email".into()));
+                }
                 if access.status != ChatStatus::Closed {
                     return Err(DomainError::Conflict(
                         "the chat is open: a transcript is sent once it is closed".into(),
