@@ -59,7 +59,7 @@ impl Application {
         hub.start();
         let limits = Arc::new(Limits::new(config.rate_limits));
         let webhooks = Webhooks::load(&store).await?;
-        let mail = Mail::load(&store, &config).await?;
+        let mail = Mail::load(&store, &config, port).await?;
         let bus = Bus::new(&store);
         let sessions = Sessions::new(store.clone(), hub.clone(), bus.clone());
         let forget = sessions.clone();

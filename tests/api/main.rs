@@ -19,6 +19,7 @@ mod inbox;
 mod labels;
 mod long_poll;
 mod mail;
+mod mail_browser;
 mod messages;
 mod metrics;
 mod notes;

@@ -70,13 +70,14 @@ pub struct MailSettings {
 }
 
 impl MailSettings {
-    /// The settings of `config`, or `None` when it names no SMTP server.
-    pub fn from_config(config: &Config) -> Result<Option<Self>, DomainError> {
+    /// The settings of `config`, or `None` when it names no SMTP server. `port` is the one
+    /// the server listens on (`--addr` may say 0), for the default public URL.
+    pub fn from_config(config: &Config, port: u16) -> Result<Option<Self>, DomainError> {
         let Some(raw) = &config.smtp_url else {
             return Ok(None);
         };
         let smtp_url = smtp_url_for_lettre(raw)?;
-        let public_url = public_url(config)?;
+        let public_url = public_url(config, port)?;
         let from = match &config.mail_from {
             Some(from) => from
                 .parse::<Mailbox>()
@@ -138,11 +139,11 @@ fn smtp_url_for_lettre(raw: &str) -> Result<String, DomainError> {
     Ok(url.to_string())
 }
 
-fn public_url(config: &Config) -> Result<String, DomainError> {
-    let raw = config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", config.addr));
+fn public_url(config: &Config, port: u16) -> Result<String, DomainError> {
+    let raw = config.public_url.clone().unwrap_or_else(|| {
+        let host = config.addr.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+        format!("http://{host}:{port}")
+    });
     let parsed = reqwest::Url::parse(&raw)
         .map_err(|_| DomainError::invalid("--public-url must be an http(s) URL"))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
@@ -177,10 +178,10 @@ struct Inner {
 }
 
 impl Mail {
-    /// The handle for `config`, with the signing key every instance on the database shares
+    /// The handle for `config` (serving on `port`), with the signing key every instance on the database shares
     /// (made by the first one).
-    pub async fn load(store: &Store, config: &Config) -> Result<Self, DomainError> {
-        let settings = MailSettings::from_config(config)?;
+    pub async fn load(store: &Store, config: &Config, port: u16) -> Result<Self, DomainError> {
+        let settings = MailSettings::from_config(config, port)?;
         let mut fresh = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut fresh);
         let fresh = hex::encode(fresh);
