@@ -20,6 +20,7 @@ mod labels;
 mod long_poll;
 mod mail;
 mod mail_browser;
+mod mail_crash;
 mod messages;
 mod metrics;
 mod notes;
