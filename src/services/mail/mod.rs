@@ -235,17 +235,16 @@ impl Mail {
 
     /// Queues a mail to an agent inside the caller's write transaction (then call
     /// [`Mail::wake`] after the commit). Returns whether it was queued: not without SMTP,
-    /// nor to a disabled agent, nor when the outbox is full. For @mentions and the like;
+    /// nor to a disabled agent, nor when the outbox is full. For @mentions and the like
+    /// (`kind` names them in the admins' list; build `mail` with [`compose`]'s escaping);
     /// the caller decides whether `email_notifications` applies.
     pub fn queue_to_agent(
         &self,
         db: &Db,
         agent: &Agent,
-        chat_id: Option<&str>,
         kind: &str,
-        subject: &str,
-        text: &str,
-        html: &str,
+        chat_id: Option<&str>,
+        mail: &compose::Composed,
     ) -> Result<bool, DomainError> {
         if agent.disabled {
             return Ok(false);
@@ -258,9 +257,9 @@ impl Mail {
                 recipient: &agent.email,
                 chat_id,
                 visitor_id: None,
-                subject,
-                text_body: text,
-                html_body: html,
+                subject: &mail.subject,
+                text_body: &mail.text,
+                html_body: &mail.html,
                 unsubscribe_url: None,
                 enqueued_at: now_ms(),
             },
@@ -355,7 +354,7 @@ impl Mail {
         let mut queued = 0;
         if !unread.is_empty() {
             queued = match row.side {
-                Side::Agents => self.queue_agent_notification(db, &chat, &unread, now)?,
+                Side::Agents => self.queue_agent_notification(db, &chat, &unread)?,
                 _ => self.queue_visitor_notification(db, &chat.id, &chat.visitor, &unread, now)?,
             };
         }
@@ -371,7 +370,6 @@ impl Mail {
         db: &Db,
         chat: &domain::Chat,
         unread: &[Message],
-        now: i64,
     ) -> Result<usize, DomainError> {
         let assignee = chat.assignee.as_ref().map(|a| a.id.as_str());
         let recipients = outbox::recipients(db, assignee)?;
@@ -383,19 +381,7 @@ impl Mail {
         let mail = compose::agent_notification(&visitor, unread, &inbox_url);
         let mut queued = 0;
         for agent in recipients {
-            let new = NewMail {
-                id: &domain::new_id(),
-                kind: AGENT_NOTIFICATION,
-                recipient: &agent.email,
-                chat_id: Some(&chat.id),
-                visitor_id: None,
-                subject: &mail.subject,
-                text_body: &mail.text,
-                html_body: &mail.html,
-                unsubscribe_url: None,
-                enqueued_at: now,
-            };
-            if self.queue(db, &new)? {
+            if self.queue_to_agent(db, &agent, AGENT_NOTIFICATION, Some(&chat.id), &mail)? {
                 queued += 1;
             }
         }
