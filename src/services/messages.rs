@@ -153,6 +153,7 @@ impl MessageService {
                 // Looked up before the insert: on PostgreSQL the insert holds the message
                 // seq lock until the commit (see `store::messages::next_seq`).
                 let subscribers = hooks.subscribers(db, "message.created")?;
+                mail.schedule_notification(db, &id, caller.sender(), private)?;
                 // The bytes stream into their row; the received file is released once saved.
                 let attachment = upload.map(|upload| upload.save(db, &id)).transpose()?;
                 let reopens = access.status == ChatStatus::Closed && !caller.is_agent();
@@ -182,7 +183,6 @@ impl MessageService {
                     },
                 )?;
                 hooks.message_created_to(db, &subscribers, &message)?;
-                mail.message_committed(db, &message)?;
                 bus.message_committed(db, &id, message.seq)?;
                 // The message this one follows. With one writer that is the last seq read
                 // above; with writers on several instances (PostgreSQL) another one may have

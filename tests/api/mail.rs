@@ -539,3 +539,47 @@ async fn without_an_smtp_url_nothing_is_queued() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(outbox(&app, &admin).await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_notification_is_mailed_once_by_one_of_several_postgresql_instances() {
+    const CHATS: usize = 12;
+    let Some(cluster) = crate::pg::cluster() else {
+        return;
+    };
+    let database = cluster.fresh_database();
+    let sink = SmtpSink::start();
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        let (url, database) = (sink.url(), database.clone());
+        instances.push(
+            spawn_app_with(move |config| {
+                config.database_url = Some(database);
+                config.smtp_url = Some(url);
+                config.notify_after = 1;
+            })
+            .await,
+        );
+    }
+    let mut chats = Vec::new();
+    for n in 0..CHATS {
+        let app = &instances[n % 2];
+        let chat = app.new_visitor_chat().await;
+        app.send(&chat.token, &chat.chat_id, &format!("to both {n}"), None)
+            .await
+            .assert_status(201);
+        chats.push(chat.chat_id);
+    }
+    sink.wait_for(ADMIN_EMAIL, CHATS, Duration::from_secs(60))
+        .await;
+    // Whatever else would come, comes within a few worker rounds.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mails = sink.mails_to(ADMIN_EMAIL);
+    assert_eq!(mails.len(), CHATS, "a notification was mailed twice");
+    for chat_id in &chats {
+        let about = mails
+            .iter()
+            .filter(|m| text(m).contains(&format!("#chat={chat_id}")))
+            .count();
+        assert_eq!(about, 1, "{chat_id}");
+    }
+}

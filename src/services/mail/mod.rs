@@ -3,7 +3,7 @@
 //!
 //! The path of a notification, and what makes it safe:
 //! - the transaction that commits a message also *schedules* a look at its chat's other
-//!   side, `notify-after` from now ([`Mail::message_committed`]; one row per chat and
+//!   side, `notify-after` from now ([`Mail::schedule_notification`]; one row per chat and
 //!   side, so a burst of messages is one notification);
 //! - when due, the worker reads the read markers in one write transaction and, if messages
 //!   are still unread, queues the mail in the outbox *in that same transaction* (and
@@ -213,23 +213,29 @@ impl Mail {
         }
     }
 
-    /// Call inside the write job that commits `message`: schedules the look at the other
-    /// side's read marker `notify-after` from now. Private notes and events schedule
-    /// nothing; without SMTP this costs no query.
-    pub fn message_committed(&self, db: &Db, message: &Message) -> Result<(), DomainError> {
+    /// Call inside the write job that commits a message by `sender` to `chat_id`:
+    /// schedules the look at the other side's read marker `notify-after` from now. Private
+    /// notes schedule nothing; without SMTP this costs no query. Call it before the message's
+    /// insert: on PostgreSQL that insert holds the message seq lock until the commit, and
+    /// the schedule row may be briefly locked by a worker settling it.
+    pub fn schedule_notification(
+        &self,
+        db: &Db,
+        chat_id: &str,
+        sender: Sender,
+        private: bool,
+    ) -> Result<(), DomainError> {
         let Some(settings) = self.settings() else {
             return Ok(());
         };
-        if message.private || message.event.is_some() {
-            return Ok(());
-        }
-        let side = match message.sender {
+        let side = match sender {
+            _ if private => return Ok(()),
             Sender::Visitor => Side::Agents,
             Sender::Agent => Side::Visitor,
             Sender::System => return Ok(()),
         };
         let due = now_ms().saturating_add(millis(settings.notify_after));
-        outbox::schedule(db, &message.chat_id, side, due)?;
+        outbox::schedule(db, chat_id, side, due)?;
         Ok(())
     }
 
