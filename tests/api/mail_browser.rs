@@ -110,3 +110,29 @@ async fn a_tampered_continuity_link_says_so_and_starts_nothing() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_agent_turns_its_email_off_in_the_inbox() {
+    let app = crate::helpers::spawn_app().await;
+    let admin = app.admin_token().await;
+    let api = app.api.clone();
+    with_browser(|b| async move {
+        crate::browser::sign_in(&b, &api).await;
+        b.eventually(
+            "the email button shows mail is on",
+            "return document.getElementById('email-btn').getAttribute('aria-pressed') === 'true'",
+        )
+        .await;
+        b.click("#email-btn").await;
+        b.eventually(
+            "the email button shows mail is off",
+            "return document.getElementById('email-btn').getAttribute('aria-pressed') === 'false'",
+        )
+        .await;
+    })
+    .await;
+    let me = app
+        .call("GET", "/api/v1/agents/me", Some(&admin), None)
+        .await;
+    assert_eq!(me.assert_status(200)["agent"]["email_notifications"], false);
+}
