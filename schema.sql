@@ -13,7 +13,8 @@ CREATE TABLE agents (
     -- Set by the agent; it counts as present only while also making requests.
     availability  TEXT NOT NULL DEFAULT 'online' CHECK (availability IN ('online', 'away')),
     -- Its latest request, written at most every few seconds per agent (see services::presence).
-    last_seen_at  TEXT
+    last_seen_at  TEXT,
+    email_notifications INTEGER NOT NULL DEFAULT 1 -- mail about unread chats (migration 10)
 );
 
 CREATE TABLE visitors (
@@ -22,7 +23,8 @@ CREATE TABLE visitors (
     email      TEXT,
     page_url   TEXT,
     created_at TEXT NOT NULL,
-    context    TEXT                              -- JSON: the latest VisitorContext
+    context    TEXT,                             -- JSON: the latest VisitorContext
+    mail_opt_out INTEGER NOT NULL DEFAULT 0      -- unsubscribed from email (migration 10)
 );
 
 -- Bearer tokens. Only the SHA-256 of a token is stored; the token itself is shown once.
@@ -176,3 +178,51 @@ CREATE TABLE settings (
     value      TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
+
+-- Email (migration 10). Secrets the server makes once and every instance shares (the key
+-- that signs links in emails).
+CREATE TABLE server_secrets (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+-- When to look at a chat's unread messages for one side ('agents', 'visitor'), and what
+-- was mailed already; 'transcript' records the last transcript sent. `due_at` (unix ms) is
+-- set in the transaction of the message that needs it, and cleared when the worker looks.
+-- `hour_*` cap notifications per chat per hour.
+CREATE TABLE mail_schedule (
+    chat_id      TEXT NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
+    side         TEXT NOT NULL CHECK (side IN ('agents', 'visitor', 'transcript')),
+    due_at       INTEGER,
+    notified_seq INTEGER NOT NULL DEFAULT 0,
+    hour_start   INTEGER NOT NULL DEFAULT 0,
+    hour_count   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (chat_id, side)
+) WITHOUT ROWID;
+CREATE INDEX mail_schedule_due ON mail_schedule (due_at) WHERE due_at IS NOT NULL;
+
+-- The durable outbox: each mail as it will be sent, written in the transaction of its
+-- cause. Rows of a chat or visitor go with it (retention, erasure). Times are unix ms.
+CREATE TABLE mail_outbox (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              TEXT NOT NULL UNIQUE,       -- the Message-ID's local part
+    kind            TEXT NOT NULL,              -- agent_notification, visitor_notification, ...
+    recipient       TEXT NOT NULL,
+    chat_id         TEXT REFERENCES chats (id) ON DELETE CASCADE,
+    visitor_id      TEXT REFERENCES visitors (id) ON DELETE CASCADE,
+    subject         TEXT NOT NULL,
+    text_body       TEXT NOT NULL,
+    html_body       TEXT NOT NULL,
+    unsubscribe_url TEXT,                       -- List-Unsubscribe, for visitor mail
+    enqueued_at     INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,           -- also a sender's lease while it sends
+    sent_at         INTEGER,
+    failed_at       INTEGER,                    -- given up (a permanent refusal, or days of failures)
+    last_error      TEXT
+);
+CREATE INDEX mail_outbox_pending ON mail_outbox (next_attempt_at)
+    WHERE sent_at IS NULL AND failed_at IS NULL;
+CREATE INDEX mail_outbox_by_enqueue ON mail_outbox (enqueued_at);
+CREATE INDEX mail_outbox_by_chat ON mail_outbox (chat_id);
+CREATE INDEX mail_outbox_by_visitor ON mail_outbox (visitor_id);

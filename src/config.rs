@@ -206,6 +206,42 @@ pub struct Config {
         global = true
     )]
     pub webhook_retry_base_ms: u64,
+
+    /// SMTP server for email: `smtp://[user:password@]host:port[?tls=required|opportunistic|none]`
+    /// (STARTTLS; `opportunistic` when left out) or `smtps://…` (TLS from the start). Unset:
+    /// no email is sent.
+    #[arg(long, env = "PARLEY_SMTP_URL", global = true, hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// Sender of email, `support@example.com` or `Support <support@example.com>` (default:
+    /// `parley@` the public URL's host).
+    #[arg(long, env = "PARLEY_MAIL_FROM", global = true)]
+    pub mail_from: Option<String>,
+
+    /// Where people reach this server, such as `https://chat.example.com`: the base of the
+    /// links in email (default: `http://` and `--addr`).
+    #[arg(long, env = "PARLEY_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Seconds a message may stay unread before it is emailed (to the agents, or to a
+    /// visitor with an email).
+    #[arg(
+        long,
+        env = "PARLEY_NOTIFY_AFTER",
+        default_value_t = 120,
+        global = true
+    )]
+    pub notify_after: u64,
+
+    /// First email retry delay, in milliseconds, while the SMTP server fails; each further
+    /// retry doubles it (up to 10 min).
+    #[arg(
+        long,
+        env = "PARLEY_MAIL_RETRY_BASE_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub mail_retry_base_ms: u64,
 }
 
 impl Config {

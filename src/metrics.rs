@@ -30,6 +30,7 @@ pub struct Metrics {
     db_batch_size: Histogram,
     db_size_bytes: IntGauge,
     webhook_deliveries: IntCounterVec,
+    mail: IntCounterVec,
 }
 
 /// Request latency buckets, in seconds: long polls are held up to 25 s by default.
@@ -97,6 +98,13 @@ impl Metrics {
             ),
             &["outcome"],
         )?;
+        let mail = IntCounterVec::new(
+            Opts::new(
+                "mail_total",
+                "Email, by what happened (queued, sent, retry, failed, dropped)",
+            ),
+            &["outcome"],
+        )?;
         registry.register(Box::new(held_polls.clone()))?;
         registry.register(Box::new(poll_wakeups.clone()))?;
         registry.register(Box::new(messages.clone()))?;
@@ -106,6 +114,7 @@ impl Metrics {
         registry.register(Box::new(db_batch_size.clone()))?;
         registry.register(Box::new(db_size_bytes.clone()))?;
         registry.register(Box::new(webhook_deliveries.clone()))?;
+        registry.register(Box::new(mail.clone()))?;
         Ok(Self {
             registry,
             held_polls,
@@ -117,6 +126,7 @@ impl Metrics {
             db_batch_size,
             db_size_bytes,
             webhook_deliveries,
+            mail,
         })
     }
 }
@@ -147,6 +157,12 @@ pub fn write_batch(jobs: usize, took: Duration) {
 /// Counts one webhook delivery attempt's outcome.
 pub fn webhook_delivery(outcome: &'static str) {
     get().webhook_deliveries.with_label_values(&[outcome]).inc();
+}
+
+/// Counts one email event: `queued`, `sent`, `retry` (an attempt failed, it goes again),
+/// `failed` (given up) or `dropped` (not queued: the outbox is full).
+pub fn mail(outcome: &'static str) {
+    get().mail.with_label_values(&[outcome]).inc();
 }
 
 /// A long poll that is being held; counted in `parley_held_polls` until dropped.

@@ -35,6 +35,7 @@ const $ = (id) => document.getElementById(id);
 const els = {
   login: $('login-view'), loginForm: $('login-form'), loginError: $('login-error'),
   app: $('app-view'), conn: $('conn'), me: $('me'), notifyBtn: $('notify-btn'), soundBtn: $('sound-btn'),
+  emailBtn: $('email-btn'),
   logoutBtn: $('logout-btn'), filters: [...document.querySelectorAll('[data-filter]')], chatList: $('chat-list'),
   listEmpty: $('list-empty'), convEmpty: $('conv-empty'), conv: $('conv'), backBtn: $('back-btn'),
   avatar: $('conv-avatar'), title: $('conv-title'), status: $('conv-status'), assignee: $('conv-assignee'),
@@ -121,6 +122,20 @@ const list = new MessageList({
 
 els.loginForm.addEventListener('submit', login);
 els.logoutBtn.addEventListener('click', logout);
+// The agent's own setting, kept on the server (`PATCH /agents/me`).
+els.emailBtn.addEventListener('click', async () => {
+  if (!session) return;
+  const on = session.agent.email_notifications === false;
+  try {
+    const res = await api.request('PATCH', '/agents/me', { body: { email_notifications: on } });
+    session.agent = res.agent;
+    store.set(SESSION_KEY, session);
+    renderMe();
+    toast(on ? 'You will get email about chats nobody read.' : 'No more email about unread chats.');
+  } catch {
+    toast('Could not change the email setting.');
+  }
+});
 els.soundBtn.addEventListener('click', () => {
   soundOn = !soundOn;
   store.set(SOUND_KEY, soundOn);
@@ -371,6 +386,7 @@ function renderMe() {
   els.cannedBtn.hidden = session?.agent?.role !== 'admin';
   $('settings-btn').hidden = session?.agent?.role !== 'admin';
   if (session) availability.show(session.agent);
+  els.emailBtn.setAttribute('aria-pressed', String(session?.agent?.email_notifications !== false));
 }
 
 // ---- inbox -----------------------------------------------------------------------

@@ -193,7 +193,7 @@ if (embed) {
   parent.postMessage({ type: 'parley:ready' }, '*');
 }
 syncPending();
-resume();
+continueFromLink().then(resume);
 
 // ---- identity and chat -----------------------------------------------------------
 
@@ -238,6 +238,33 @@ async function resume() {
   }
   updateIndicator();
   if (outbox.waiting) outbox.flush();
+}
+
+/**
+ * A continuity link from an email (`/?continue=…&chat=…`): become that visitor in this
+ * browser, with a token of its own, and show that chat. The link leaves the address bar at
+ * once, so it is neither bookmarked nor shared by accident.
+ */
+async function continueFromLink() {
+  const link = params.get('continue');
+  if (!link) return;
+  const chatId = params.get('chat');
+  const url = new URL(location.href);
+  url.searchParams.delete('continue');
+  url.searchParams.delete('chat');
+  history.replaceState(null, '', url.pathname + url.search + url.hash);
+  try {
+    const res = await api.request('POST', '/visitors/continue', { body: { link } });
+    session = { token: res.token, visitor: res.visitor };
+    if (chatId) session.chat_id = chatId;
+    saveSession();
+    els.detailsForm.elements.name.value = res.visitor.name ?? '';
+    els.detailsForm.elements.email.value = res.visitor.email ?? '';
+  } catch (err) {
+    toast(err.status === 403
+      ? 'This link has expired. Write to us and we will answer here.'
+      : 'Could not open your conversation from the link.');
+  }
 }
 
 let sessionPromise = null;

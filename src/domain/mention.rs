@@ -91,6 +91,7 @@ mod tests {
             role: Role::Agent,
             disabled: false,
             availability: Default::default(),
+            email_notifications: true,
             created_at: String::new(),
         }
     }

@@ -119,6 +119,8 @@ pub struct Agent {
     pub created_at: String,
     /// `online` or `away`, as the agent set it; present only while also making requests.
     pub availability: Availability,
+    /// Whether the agent gets email about chats nobody read (`PATCH /api/v1/agents/me`).
+    pub email_notifications: bool,
 }
 
 /// Who wrote a message: the visitor or agent, with its display name.

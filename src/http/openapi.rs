@@ -16,8 +16,8 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::domain::{Chat, Message, ReadMarkers, Typing};
 use crate::http::api::{
-    agents, attachments, canned, chats, docs, health, inbox, messages, metrics, search, settings,
-    visitors, webhooks,
+    agents, attachments, canned, chats, docs, health, inbox, mail, messages, metrics, search,
+    settings, visitors, webhooks,
 };
 use crate::http::conn_limit::HEALTH_PATH;
 use crate::http::routes::{Access, Route, Verb, ROUTES};
@@ -49,6 +49,11 @@ pub const AGENT_TOKEN: &str = "agent_token";
         visitors::get_me,
         visitors::update_me,
         visitors::rotate_token,
+        mail::continue_visitor,
+        mail::unsubscribe_page,
+        mail::unsubscribe,
+        mail::send_transcript,
+        mail::list_mail,
         chats::create_chat,
         chats::list_chats,
         chats::my_chat,

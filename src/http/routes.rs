@@ -7,8 +7,8 @@ use actix_web::http::Method;
 use actix_web::{web, HttpResponse, ResponseError};
 
 use crate::http::api::{
-    agents, attachments, canned, chats, docs, health, inbox, messages, metrics, search, settings,
-    visitors, webhooks,
+    agents, attachments, canned, chats, docs, health, inbox, mail, messages, metrics, search,
+    settings, visitors, webhooks,
 };
 use crate::http::error::ApiError;
 use crate::http::{assets, held_request};
@@ -148,6 +148,15 @@ pub const ROUTES: &[Route] = &[
     api(Post, "/api/v1/visitors/me/token", Visitor, || {
         web::route().to(visitors::rotate_token)
     }),
+    api(Post, "/api/v1/visitors/continue", Public, || {
+        web::route().to(mail::continue_visitor)
+    }),
+    api(Get, "/api/v1/unsubscribe", Public, || {
+        web::route().to(mail::unsubscribe_page)
+    }),
+    api(Post, "/api/v1/unsubscribe", Public, || {
+        web::route().to(mail::unsubscribe)
+    }),
     api(Post, "/api/v1/chats", Visitor, || {
         web::route().to(chats::create_chat)
     }),
@@ -168,6 +177,9 @@ pub const ROUTES: &[Route] = &[
     }),
     api(Post, "/api/v1/chats/{id}/read", OwnerOrAgent, || {
         web::route().to(messages::mark_read)
+    }),
+    api(Post, "/api/v1/chats/{id}/transcript", OwnerOrAgent, || {
+        web::route().to(mail::send_transcript)
     }),
     api(Post, "/api/v1/chats/{id}/attachments", OwnerOrAgent, || {
         web::route().to(attachments::upload_attachment)
@@ -222,6 +234,9 @@ pub const ROUTES: &[Route] = &[
     }),
     api(Get, "/api/v1/search", Agent, || {
         web::route().to(search::search_messages)
+    }),
+    api(Get, "/api/v1/mail", Admin, || {
+        web::route().to(mail::list_mail)
     }),
     page("/", || web::route().to(assets::visitor_page)),
     page("/agent", || web::route().to(assets::agent_page)),

@@ -23,6 +23,7 @@ use crate::services::auth::{self, Sessions};
 use crate::services::bus::Bus;
 use crate::services::chats::ChatService;
 use crate::services::limits::Limits;
+use crate::services::mail::{self, Mail, MailService};
 use crate::services::messages::MessageService;
 use crate::services::presence::Presence;
 use crate::services::retention;
@@ -60,6 +61,7 @@ impl Application {
         hub.start();
         let limits = Arc::new(Limits::new(config.rate_limits));
         let webhooks = Webhooks::load(&store).await?;
+        let mail = Mail::load(&store, &config, port).await?;
         let bus = Bus::new(&store);
         let sessions = Sessions::new(store.clone(), hub.clone(), bus.clone());
         let forget = sessions.clone();
@@ -76,6 +78,7 @@ impl Application {
             webhooks.clone(),
             limits.clone(),
             bus.clone(),
+            mail.clone(),
         );
         let chats = ChatService::new(store.clone(), hub.clone(), webhooks.clone(), bus.clone());
         let agents = AgentService::new(
@@ -87,6 +90,7 @@ impl Application {
         let visitors = VisitorService::new(store.clone(), sessions.clone(), limits.clone());
         let presence = Presence::new(store.clone(), Duration::from_secs(config.presence_window));
         let settings = SettingsService::new(store.clone(), presence.clone());
+        let mail_service = MailService::new(store.clone(), mail.clone(), limits.clone());
 
         let uploads = UploadLimits::new(UploadPolicy {
             max_concurrent_per_token: config.uploads_per_token,
@@ -132,6 +136,7 @@ impl Application {
             Duration::from_millis(config.webhook_retry_base_ms),
             config.webhook_allow_private,
         )?;
+        mail::start_worker(store.clone(), mail, shutdown.clone())?;
 
         let host = config
             .addr
@@ -151,6 +156,7 @@ impl Application {
             web::Data::new(uploads),
             web::Data::new(presence),
             web::Data::new(settings),
+            web::Data::new(mail_service),
         );
         let on_connect = connections.map(|c| c.on_connect_fn());
         let server = HttpServer::new(move || {
@@ -167,6 +173,7 @@ impl Application {
                 .app_data(data.9.clone())
                 .app_data(data.10.clone())
                 .app_data(data.11.clone())
+                .app_data(data.12.clone())
                 .app_data(body_deadline)
                 .app_data(params::json_config())
                 .app_data(web::QueryConfig::default().error_handler(params::query_error))

@@ -55,6 +55,7 @@ pub struct AgentChange {
 #[derive(Debug, Default, Clone)]
 pub struct SelfChange {
     pub availability: Option<Availability>,
+    pub email_notifications: Option<bool>,
 }
 
 /// Stores a new agent whose email is not taken yet.
@@ -72,6 +73,7 @@ pub fn create_in(db: &Db, new: NewAgent, password_hash: &str) -> Result<Agent, D
         disabled: false,
         created_at: domain::now(),
         availability: Availability::Online,
+        email_notifications: true,
     };
     agents::insert(db, &agent, password_hash).map_err(|e| {
         // Another transaction took the email after the check (several PostgreSQL writers).
@@ -255,6 +257,9 @@ impl AgentService {
             .write(move |db| {
                 if let Some(availability) = change.availability {
                     agents::set_availability(db, &id, availability, &domain::now())?;
+                }
+                if let Some(on) = change.email_notifications {
+                    agents::set_email_notifications(db, &id, on)?;
                 }
                 agents::find(db, &id)?.ok_or(DomainError::Unauthorized)
             })

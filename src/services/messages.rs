@@ -20,6 +20,7 @@ use crate::services::access::{chat_for, ensure_visible, shown_to, visible_chat};
 use crate::services::attachments::Upload;
 use crate::services::bus::Bus;
 use crate::services::limits::Limits;
+use crate::services::mail::Mail;
 use crate::services::mentions;
 use crate::services::webhooks::Webhooks;
 use crate::store::messages::{self, NewMessage, Shown};
@@ -87,16 +88,25 @@ pub struct MessageService {
     webhooks: Webhooks,
     limits: Arc<Limits>,
     bus: Bus,
+    mail: Mail,
 }
 
 impl MessageService {
-    pub fn new(store: Store, hub: Hub, webhooks: Webhooks, limits: Arc<Limits>, bus: Bus) -> Self {
+    pub fn new(
+        store: Store,
+        hub: Hub,
+        webhooks: Webhooks,
+        limits: Arc<Limits>,
+        bus: Bus,
+        mail: Mail,
+    ) -> Self {
         Self {
             store,
             hub,
             webhooks,
             limits,
             bus,
+            mail,
         }
     }
 
@@ -127,6 +137,7 @@ impl MessageService {
         let hooks = self.webhooks.clone();
         let hub = self.hub.clone();
         let bus = self.bus.clone();
+        let mail = self.mail.clone();
         let (message, created, published) = self
             .store
             .write(move |db| {
@@ -144,6 +155,7 @@ impl MessageService {
                 // Looked up before the insert: on PostgreSQL the insert holds the message
                 // seq lock until the commit (see `store::messages::next_seq`).
                 let subscribers = hooks.subscribers(db, "message.created")?;
+                mail.schedule_notification(db, &id, caller.sender(), private)?;
                 // The bytes stream into their row; the received file is released once saved.
                 let attachment = upload.map(|upload| upload.save(db, &id)).transpose()?;
                 let reopens = access.status == ChatStatus::Closed && !caller.is_agent();
@@ -205,6 +217,8 @@ impl MessageService {
         if created {
             self.hub.message_added(&chat_id, message.seq, published);
             self.webhooks.wake();
+            // Its worker learns of the notification just scheduled.
+            self.mail.wake();
         }
         Ok((message, created))
     }

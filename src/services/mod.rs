@@ -10,6 +10,7 @@ pub mod bus;
 pub mod canned;
 pub mod chats;
 pub mod limits;
+pub mod mail;
 pub mod mentions;
 pub mod messages;
 pub mod outbound_guard;

@@ -4,9 +4,10 @@ use crate::domain::Role;
 use crate::domain::{Agent, Availability};
 use crate::store::sql::{Backend, Db, DbResult, Row};
 
-pub const COLUMNS: &str = "a.id, a.name, a.email, a.role, a.disabled, a.created_at, a.availability";
+pub const COLUMNS: &str = "a.id, a.name, a.email, a.role, a.disabled, a.created_at, a.availability,
+    a.email_notifications";
 /// How many columns [`COLUMNS`] has.
-pub const WIDTH: usize = 7;
+pub const WIDTH: usize = 8;
 
 /// Maps the [`COLUMNS`] starting at column `at`.
 pub fn from_row(row: &Row, at: usize) -> DbResult<Agent> {
@@ -18,6 +19,7 @@ pub fn from_row(row: &Row, at: usize) -> DbResult<Agent> {
         disabled: row.get(at + 4)?,
         created_at: row.get(at + 5)?,
         availability: Availability::from_db(&row.get::<String>(at + 6)?),
+        email_notifications: row.get(at + 7)?,
     })
 }
 
@@ -77,6 +79,14 @@ pub fn set_disabled(db: &Db, id: &str, disabled: bool) -> DbResult<bool> {
     Ok(db.execute(
         "UPDATE agents SET disabled = ?2 WHERE id = ?1",
         &[&id, &disabled],
+    )? == 1)
+}
+
+/// Turns the agent's email notifications on or off. Returns whether the agent exists.
+pub fn set_email_notifications(db: &Db, id: &str, on: bool) -> DbResult<bool> {
+    Ok(db.execute(
+        "UPDATE agents SET email_notifications = ?2 WHERE id = ?1",
+        &[&id, &on],
     )? == 1)
 }
 

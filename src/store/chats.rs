@@ -10,6 +10,7 @@ const SELECT: &str = "SELECT c.id, c.status, c.created_at, c.last_seq, c.last_me
         c.unread_for_agents, c.unread_for_visitor,
         v.id, v.name, v.email, v.page_url, v.created_at, v.context,
         a.id, a.name, a.email, a.role, a.disabled, a.created_at, a.availability,
+        a.email_notifications,
         c.visitor_read_seq, c.agent_read_seq,
         (SELECT string_agg(l.label, '\n') FROM chat_labels l WHERE l.chat_id = c.id)
     FROM chats c

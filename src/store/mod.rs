@@ -8,6 +8,7 @@ pub mod agents;
 pub mod attachments;
 pub mod canned;
 pub mod chats;
+pub mod mail;
 pub mod mentions;
 pub mod messages;
 pub mod postgres;
@@ -37,7 +38,7 @@ pub use writer::Writer;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// `PRAGMA user_version` of a database that has [`SCHEMA`]; bump it with each migration.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// Ordered migrations: `MIGRATIONS[i]` takes a database from version `i + 1` to `i + 2`.
 const MIGRATIONS: &[&str] = &[
@@ -49,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/7_label_events.sql"),
     include_str!("migrations/8_mentions.sql"),
     include_str!("migrations/9_availability.sql"),
+    include_str!("migrations/10_mail.sql"),
 ];
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;

@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations_postgres/3_label_events.sql"),
     include_str!("migrations_postgres/4_mentions.sql"),
     include_str!("migrations_postgres/5_availability.sql"),
+    include_str!("migrations_postgres/6_mail.sql"),
 ];
 
 /// The version a migrated database has.

@@ -17,6 +17,8 @@ pub struct Parley {
     pub port: u16,
     pub db: PathBuf,
     log: PathBuf,
+    /// Extra environment (`PARLEY_*` settings), kept across [`Parley::restart`].
+    env: Vec<(String, String)>,
 }
 
 impl Parley {
@@ -34,6 +36,28 @@ impl Parley {
 
     /// [`Parley::start`] with `RUST_LOG` set to `rust_log`.
     pub fn start_logging(port: u16, db: &Path, log: &Path, rust_log: &str) -> Self {
+        Self::start_with(port, db, log, rust_log, Vec::new())
+    }
+
+    /// [`Parley::start_in`] with extra environment variables, kept across restarts.
+    pub async fn start_in_with_env(dir: &Path, env: &[(&str, &str)]) -> Self {
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let (db, log) = (dir.join("parley.db"), dir.join("parley.log"));
+        let mut parley = Self::start_with(free_port(), &db, &log, "warn", env);
+        parley.wait_healthy(&parley.api().http).await;
+        parley
+    }
+
+    fn start_with(
+        port: u16,
+        db: &Path,
+        log: &Path,
+        rust_log: &str,
+        env: Vec<(String, String)>,
+    ) -> Self {
         let log_file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -47,6 +71,7 @@ impl Parley {
             .env("PARLEY_ADMIN_EMAIL", ADMIN_EMAIL)
             .env("PARLEY_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("RUST_LOG", rust_log)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -57,6 +82,7 @@ impl Parley {
             port,
             db: db.to_path_buf(),
             log: log.to_path_buf(),
+            env,
         }
     }
 
@@ -124,7 +150,8 @@ impl Parley {
     pub async fn restart(&mut self) {
         let http = self.api().http;
         for _ in 0..20 {
-            *self = Self::start(self.port, &self.db.clone(), &self.log.clone());
+            let env = std::mem::take(&mut self.env);
+            *self = Self::start_with(self.port, &self.db.clone(), &self.log.clone(), "warn", env);
             if self.try_wait_healthy(&http).await.is_ok() {
                 return;
             }

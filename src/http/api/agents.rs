@@ -102,9 +102,11 @@ pub async fn me(agents: web::Data<AgentService>, caller: Caller) -> Result<HttpR
 pub struct SelfUpdate {
     /// `online` or `away`. Going `online` counts as a request now.
     availability: Option<Availability>,
+    /// Email about chats whose visitor messages nobody read in time (on by default).
+    email_notifications: Option<bool>,
 }
 
-/// Changes the calling agent's own settings: its availability.
+/// Changes the calling agent's own settings: its availability and its email notifications.
 ///
 /// An agent counts as present (and the visitor page says "online") while it is `online`
 /// and has made a request within the presence window (60 s by default).
@@ -123,10 +125,15 @@ pub async fn update_me(
     caller: Caller,
     body: JsonObject<SelfUpdate>,
 ) -> Result<HttpResponse, ApiError> {
-    let SelfUpdate { availability } = body.into_inner();
-    let agent = agents
-        .change_me(&caller, SelfChange { availability })
-        .await?;
+    let SelfUpdate {
+        availability,
+        email_notifications,
+    } = body.into_inner();
+    let change = SelfChange {
+        availability,
+        email_notifications,
+    };
+    let agent = agents.change_me(&caller, change).await?;
     Ok(HttpResponse::Ok().json(AgentAnswer { agent }))
 }
 

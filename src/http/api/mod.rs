@@ -9,6 +9,7 @@ pub mod chats;
 pub mod docs;
 pub mod health;
 pub mod inbox;
+pub mod mail;
 pub mod messages;
 pub mod metrics;
 pub mod search;
