@@ -80,7 +80,13 @@ impl Application {
             bus.clone(),
             mail.clone(),
         );
-        let chats = ChatService::new(store.clone(), hub.clone(), webhooks.clone(), bus.clone());
+        let chats = ChatService::new(
+            store.clone(),
+            hub.clone(),
+            webhooks.clone(),
+            bus.clone(),
+            mail.clone(),
+        );
         let agents = AgentService::new(
             store.clone(),
             sessions.clone(),

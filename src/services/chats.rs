@@ -11,6 +11,7 @@ use crate::domain::{self, Caller, Chat, ChatStatus, DomainError, Labels, Message
 use crate::poll::{Hub, Parked, PollSlot, Watch, Woken};
 use crate::services::access::{chat_for, for_visitor, visible_chat};
 use crate::services::bus::Bus;
+use crate::services::mail::Mail;
 use crate::services::mentions;
 use crate::services::visitors::record_context_in;
 use crate::services::webhooks::Webhooks;
@@ -70,15 +71,17 @@ pub struct ChatService {
     hub: Hub,
     webhooks: Webhooks,
     bus: Bus,
+    mail: Mail,
 }
 
 impl ChatService {
-    pub fn new(store: Store, hub: Hub, webhooks: Webhooks, bus: Bus) -> Self {
+    pub fn new(store: Store, hub: Hub, webhooks: Webhooks, bus: Bus, mail: Mail) -> Self {
         Self {
             store,
             hub,
             webhooks,
             bus,
+            mail,
         }
     }
 
@@ -191,6 +194,7 @@ impl ChatService {
         let id = chat_id.clone();
         let hooks = self.webhooks.clone();
         let bus = self.bus.clone();
+        let mail = self.mail.clone();
         let (chat, changed) = self
             .store
             .write(move |db| {
@@ -270,7 +274,7 @@ impl ChatService {
                                 },
                             )?;
                             hooks.message_created_to(db, subscribers, &note)?;
-                            mentions::record(db, &note, &actor_id)?;
+                            mentions::record(db, &note, &actor_id, &mail)?;
                         }
                         changed = true;
                     }
@@ -285,6 +289,7 @@ impl ChatService {
         if changed {
             self.hub.message_added(&chat_id, chat.last_seq, None);
             self.webhooks.wake();
+            self.mail.wake();
         }
         Ok(chat)
     }

@@ -3,11 +3,18 @@
 
 use crate::domain::mention;
 use crate::domain::{Agent, Chat, DomainError, Message};
-use crate::store::{agents, mentions, Db};
+use crate::services::mail::Mail;
+use crate::store::{agents, chats, mentions, Db};
 
-/// Records the agents `note` mentions (not its author, only active agents) and returns them.
-/// Only private notes mention: a reply to the visitor is not a message to a colleague.
-pub fn record(db: &Db, note: &Message, author_id: &str) -> Result<Vec<Agent>, DomainError> {
+/// Records the agents `note` mentions (not its author, only active agents), queues each an
+/// email when mail is on (call [`Mail::wake`] after the commit), and returns them. Only
+/// private notes mention: a reply to the visitor is not a message to a colleague.
+pub fn record(
+    db: &Db,
+    note: &Message,
+    author_id: &str,
+    mail: &Mail,
+) -> Result<Vec<Agent>, DomainError> {
     if !note.private || !note.body.contains('@') {
         return Ok(Vec::new());
     }
@@ -16,8 +23,16 @@ pub fn record(db: &Db, note: &Message, author_id: &str) -> Result<Vec<Agent>, Do
         .into_iter()
         .cloned()
         .collect();
+    if named.is_empty() {
+        return Ok(named);
+    }
+    let visitor_name = match mail.enabled() {
+        true => chats::find_bare(db, &note.chat_id)?.and_then(|c| c.visitor.name),
+        false => None,
+    };
     for agent in &named {
         mentions::insert(db, &note.id, &note.chat_id, &agent.id, note.seq)?;
+        mail.queue_mention(db, agent, note, visitor_name.as_deref())?;
     }
     Ok(named)
 }

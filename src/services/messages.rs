@@ -186,7 +186,7 @@ impl MessageService {
                     },
                 )?;
                 hooks.message_created_to(db, &subscribers, &message)?;
-                mentions::record(db, &message, caller.id())?;
+                mentions::record(db, &message, caller.id(), &mail)?;
                 bus.message_committed(db, &id, message.seq)?;
                 // The message this one follows. With one writer that is the last seq read
                 // above; with writers on several instances (PostgreSQL) another one may have

@@ -583,3 +583,65 @@ async fn each_notification_is_mailed_once_by_one_of_several_postgresql_instances
         assert_eq!(about, 1, "{chat_id}");
     }
 }
+
+#[tokio::test]
+async fn a_mentioned_agent_is_emailed_the_note_unless_its_notifications_are_off() {
+    let sink = SmtpSink::start();
+    let app = mail_app(&sink).await;
+    let admin = app.admin_token().await;
+    app.new_agent(&admin, "ana@example.com").await;
+    let (bo, _) = app.new_agent(&admin, "bo@example.com").await;
+    app.call(
+        "PATCH",
+        "/api/v1/agents/me",
+        Some(&bo),
+        Some(json!({"email_notifications": false})),
+    )
+    .await
+    .assert_status(200);
+    let chat = app.new_visitor_chat().await;
+    app.call(
+        "POST",
+        &format!("/api/v1/chats/{}/messages", chat.chat_id),
+        Some(&admin),
+        Some(json!({"body": "@ana @bo the <b>refund</b> is yours", "private": true})),
+    )
+    .await
+    .assert_status(201);
+
+    let mails = sink.wait_for("ana@example.com", 1, ARRIVES).await;
+    let mail = &mails[0];
+    assert!(
+        mail["subject"]
+            .as_str()
+            .unwrap()
+            .contains("mentioned you in the chat with A visitor"),
+        "{mail}"
+    );
+    assert!(
+        text(mail).contains("@ana @bo the <b>refund</b> is yours"),
+        "{mail}"
+    );
+    assert!(
+        html(mail).contains("the &lt;b&gt;refund&lt;/b&gt;"),
+        "{mail}"
+    );
+    let inbox_link = format!("{PUBLIC_URL}/agent#chat={}", chat.chat_id);
+    assert!(text(mail).contains(&inbox_link), "{mail}");
+
+    // Bo turned mail off; the visitor never hears of the note.
+    flush(&app, &sink, "after the mention").await;
+    let mentions_to = |to: &str| {
+        sink.mails_to(to)
+            .iter()
+            .filter(|m| {
+                m["subject"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("mentioned you")
+            })
+            .count()
+    };
+    assert_eq!(mentions_to("bo@example.com"), 0);
+    assert_eq!(mentions_to("ana@example.com"), 1);
+}

@@ -136,6 +136,27 @@ pub fn agent_notification(visitor: &str, messages: &[Message], inbox_url: &str) 
     }
 }
 
+/// To an agent named in a colleague's private note, with a link to the chat.
+pub fn mention(author: &str, visitor: &str, note: &Message, inbox_url: &str) -> Composed {
+    let subject = format!("{author} mentioned you in the chat with {visitor}");
+    let (quoted_text, quoted_html) = quote(std::slice::from_ref(note), 1, visitor);
+    let intro = format!("{author} mentioned you in a private note:");
+    let footer = "You get this because your email notifications are on; \
+                  turn them off in the inbox.";
+    let text = format!("{intro}\n\n{quoted_text}Open the chat: {inbox_url}\n\n-- \n{footer}\n");
+    let html = page(&format!(
+        "<p>{}</p>\n{quoted_html}{}<p style=\"color:#666;font-size:small\">{}</p>\n",
+        encode_text(&intro),
+        link_html(inbox_url, "Open the chat"),
+        encode_text(footer),
+    ));
+    Composed {
+        subject,
+        text,
+        html,
+    }
+}
+
 /// To a visitor: the agents' replies it has not read, with the continuity link.
 pub fn visitor_notification(
     messages: &[Message],

@@ -272,6 +272,30 @@ impl Mail {
         )
     }
 
+    /// Queues the mail that tells `agent` a colleague's note mentions it, inside the note's
+    /// write transaction (then [`Mail::wake`]). Not to an agent that turned its email
+    /// notifications off.
+    pub fn queue_mention(
+        &self,
+        db: &Db,
+        agent: &Agent,
+        note: &Message,
+        visitor_name: Option<&str>,
+    ) -> Result<bool, DomainError> {
+        if !self.enabled() || !agent.email_notifications {
+            return Ok(false);
+        }
+        let author = note
+            .author
+            .as_ref()
+            .and_then(|a| a.name.clone())
+            .unwrap_or_else(|| "A colleague".into());
+        let visitor = compose::visitor_label(visitor_name);
+        let inbox_url = format!("{}/agent#chat={}", self.public_base(), note.chat_id);
+        let mail = compose::mention(&author, &visitor, note, &inbox_url);
+        self.queue_to_agent(db, agent, "mention", Some(&note.chat_id), &mail)
+    }
+
     /// Puts one mail in the outbox, unless mail is off or the outbox is full.
     fn queue(&self, db: &Db, mail: &NewMail) -> Result<bool, DomainError> {
         if !self.enabled() {
