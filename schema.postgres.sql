@@ -18,8 +18,11 @@ CREATE TABLE visitors (
     name       TEXT,
     email      TEXT,
     page_url   TEXT,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    external_id TEXT
 );
+CREATE UNIQUE INDEX visitors_by_external_id ON visitors (external_id)
+    WHERE external_id IS NOT NULL;
 
 CREATE TABLE tokens (
     hash       BYTEA PRIMARY KEY,
@@ -134,3 +137,12 @@ CREATE FUNCTION parley_unaccent(text) RETURNS text
 ALTER TABLE messages ADD COLUMN search tsvector
     GENERATED ALWAYS AS (to_tsvector('simple', parley_unaccent(body))) STORED;
 CREATE INDEX messages_search ON messages USING gin (search) WHERE event IS NULL;
+
+CREATE TABLE chat_ratings (
+    chat_id    TEXT PRIMARY KEY REFERENCES chats (id) ON DELETE CASCADE,
+    rating     BIGINT NOT NULL CHECK (rating BETWEEN 1 AND 5),
+    comment    TEXT,
+    agent_id   TEXT REFERENCES agents (id),
+    created_at TEXT NOT NULL
+);
+CREATE INDEX chat_ratings_by_agent ON chat_ratings (agent_id);

@@ -17,8 +17,13 @@ CREATE TABLE visitors (
     name       TEXT,
     email      TEXT,
     page_url   TEXT,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    -- The host site's own id for a visitor it vouched for (identity verification,
+    -- migration 7): one visitor per id, whichever device it comes from.
+    external_id TEXT
 );
+CREATE UNIQUE INDEX visitors_by_external_id ON visitors (external_id)
+    WHERE external_id IS NOT NULL;
 
 -- Bearer tokens. Only the SHA-256 of a token is stored; the token itself is shown once.
 CREATE TABLE tokens (
@@ -152,3 +157,14 @@ END;
 CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.event IS NULL BEGIN
     INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', old.seq, old.body);
 END;
+
+-- A visitor's rating of its closed chat (migration 7), at most one per chat. `agent_id` is
+-- the chat's assignee when it was rated: whose work the rating is about.
+CREATE TABLE chat_ratings (
+    chat_id    TEXT PRIMARY KEY REFERENCES chats (id) ON DELETE CASCADE,
+    rating     INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
+    comment    TEXT,
+    agent_id   TEXT REFERENCES agents (id),
+    created_at TEXT NOT NULL
+);
+CREATE INDEX chat_ratings_by_agent ON chat_ratings (agent_id);

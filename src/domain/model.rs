@@ -96,6 +96,10 @@ pub struct Visitor {
     pub page_url: Option<String>,
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// The host site's id for this visitor, when the site vouched for it (identity
+    /// verification); `null` for an anonymous visitor.
+    #[schema(required = true)]
+    pub external_id: Option<String>,
 }
 
 /// A member of the support staff.
@@ -199,9 +203,22 @@ pub struct Chat {
     pub unread_by_visitor: i64,
     /// The agents' labels, sorted; always empty for the chat's visitor.
     pub labels: Vec<String>,
+    /// The visitor's rating of the chat, once it gave one (after the chat was closed).
+    #[schema(required = true)]
+    pub rating: Option<Rating>,
     /// Read markers; sent in poll answers as `read`, not as part of the chat.
     #[serde(skip)]
     pub read: ReadMarkers,
+}
+
+/// A visitor's rating of a closed chat.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
+pub struct Rating {
+    /// 1 (poor) to 5 (excellent).
+    #[schema(minimum = 1, maximum = 5)]
+    pub rating: i64,
+    #[schema(required = true)]
+    pub comment: Option<String>,
 }
 
 /// Read markers of both sides of a chat.

@@ -16,8 +16,8 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::domain::{Chat, Message, ReadMarkers, Typing};
 use crate::http::api::{
-    agents, attachments, canned, chats, docs, health, inbox, messages, metrics, search, settings,
-    visitors, webhooks,
+    agents, attachments, canned, chats, docs, health, inbox, messages, metrics, ratings, search,
+    settings, visitors, webhooks,
 };
 use crate::http::conn_limit::HEALTH_PATH;
 use crate::http::routes::{Access, Route, Verb, ROUTES};
@@ -47,11 +47,14 @@ pub const AGENT_TOKEN: &str = "agent_token";
         visitors::get_me,
         visitors::update_me,
         visitors::rotate_token,
+        visitors::export_visitor,
+        visitors::delete_visitor,
         chats::create_chat,
         chats::list_chats,
         chats::my_chat,
         chats::get_chat,
         chats::update_chat,
+        ratings::rate_chat,
         messages::send_message,
         messages::list_messages,
         messages::set_typing,
@@ -75,7 +78,7 @@ pub const AGENT_TOKEN: &str = "agent_token";
         canned::delete_canned,
         search::search_messages,
     ),
-    components(schemas(ErrorBody, visitors::VisitorContact)),
+    components(schemas(ErrorBody, visitors::VisitorContact, visitors::NewVisitorRequest)),
     tags(
         (name = "visitors", description = "Customers: anonymous or named, each with its own token."),
         (name = "chats", description = "Conversations between one visitor and the agents."),
@@ -169,6 +172,9 @@ pub enum WebhookEvent {
     ChatCreated,
     #[schema(rename = "chat.closed")]
     ChatClosed,
+    /// An erasure: `{visitor_id, chat_ids}`, nothing personal.
+    #[schema(rename = "visitor.deleted")]
+    VisitorDeleted,
 }
 
 /// The document, built once.
@@ -242,7 +248,7 @@ pub fn operation_mut<'a>(
 fn complete(operation: &mut Operation, route: &Route) {
     let schemes: &[&str] = match route.access {
         Access::Public => &[],
-        Access::Visitor => &[VISITOR_TOKEN],
+        Access::Visitor | Access::Owner => &[VISITOR_TOKEN],
         Access::OwnerOrAgent => &[VISITOR_TOKEN, AGENT_TOKEN],
         Access::Agent | Access::Admin => &[AGENT_TOKEN],
     };
@@ -263,7 +269,7 @@ fn complete(operation: &mut Operation, route: &Route) {
     }
     if matches!(
         route.access,
-        Access::Visitor | Access::Agent | Access::Admin
+        Access::Visitor | Access::Owner | Access::Agent | Access::Admin
     ) {
         shared.push(("403", "Forbidden"));
     }
@@ -483,6 +489,7 @@ mod tests {
                 email: None,
                 page_url: None,
                 created_at: "t".into(),
+                external_id: None,
             },
             assignee: None,
             created_at: "t".into(),
@@ -492,6 +499,7 @@ mod tests {
             unread: 0,
             unread_by_visitor: 0,
             labels: Vec::new(),
+            rating: None,
             read: ReadMarkers::default(),
         }
     }

@@ -22,8 +22,10 @@ use crate::services::agents::{self, AgentService, NewAgent};
 use crate::services::auth::{self, Sessions};
 use crate::services::bus::Bus;
 use crate::services::chats::ChatService;
+use crate::services::identity::Identity;
 use crate::services::limits::Limits;
 use crate::services::messages::MessageService;
+use crate::services::privacy::PrivacyService;
 use crate::services::retention;
 use crate::services::upload_limits::{UploadLimits, UploadPolicy};
 use crate::services::visitors::VisitorService;
@@ -45,6 +47,7 @@ impl Application {
         if let Err(e) = conn_limit::raise_open_files_limit() {
             log::warn!("could not raise the open-files limit: {e}");
         }
+        let identity = Identity::new(config.identity_secret.as_deref(), config.identity_required)?;
         let store = Store::open_configured(&config).await?;
         ensure_first_admin(&store, &config).await?;
         let listener = TcpListener::bind(&config.addr)?;
@@ -59,7 +62,8 @@ impl Application {
         let limits = Arc::new(Limits::new(config.rate_limits));
         let webhooks = Webhooks::load(&store).await?;
         let bus = Bus::new(&store);
-        let sessions = Sessions::new(store.clone(), hub.clone(), bus.clone());
+        let sessions = Sessions::new(store.clone(), hub.clone(), bus.clone())
+            .verified_visitors_only(identity.required());
         let forget = sessions.clone();
         bus.start(
             &store,
@@ -82,7 +86,13 @@ impl Application {
             limits.clone(),
             config.session_lifetime(),
         );
-        let visitors = VisitorService::new(store.clone(), sessions.clone(), limits.clone());
+        let visitors = VisitorService::new(
+            store.clone(),
+            sessions.clone(),
+            limits.clone(),
+            identity,
+        );
+        let privacy = PrivacyService::new(store.clone(), sessions.clone(), webhooks.clone());
 
         let uploads = UploadLimits::new(UploadPolicy {
             max_concurrent_per_token: config.uploads_per_token,
@@ -145,6 +155,7 @@ impl Application {
             web::Data::new(agents),
             web::Data::new(visitors),
             web::Data::new(uploads),
+            web::Data::new(privacy),
         );
         let on_connect = connections.map(|c| c.on_connect_fn());
         let server = HttpServer::new(move || {
@@ -159,6 +170,7 @@ impl Application {
                 .app_data(data.7.clone())
                 .app_data(data.8.clone())
                 .app_data(data.9.clone())
+                .app_data(data.10.clone())
                 .app_data(body_deadline)
                 .app_data(params::json_config())
                 .app_data(web::QueryConfig::default().error_handler(params::query_error))

@@ -376,6 +376,7 @@ mod tests {
             email: None,
             page_url: None,
             created_at: String::new(),
+            external_id: None,
         };
         let message = Message {
             id: format!("m{seq}"),
@@ -402,6 +403,7 @@ mod tests {
             unread: 1,
             unread_by_visitor: 0,
             labels: Vec::new(),
+            rating: None,
             read: Default::default(),
         };
         Published {

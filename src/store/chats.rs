@@ -1,6 +1,6 @@
 //! Queries on chats, including the joined view the API returns.
 
-use crate::domain::{Chat, ChatStatus, ReadMarkers};
+use crate::domain::{Chat, ChatStatus, Rating, ReadMarkers};
 use crate::store::sql::{Db, DbResult, Param, Row};
 use crate::store::{agents, messages, visitors};
 
@@ -8,16 +8,19 @@ use crate::store::{agents, messages, visitors};
 /// for a chat and its labels. (`string_agg` is SQLite's too since 3.44; ours is bundled.)
 const SELECT: &str = "SELECT c.id, c.status, c.created_at, c.last_seq, c.last_message_at,
         c.unread_for_agents, c.unread_for_visitor,
-        v.id, v.name, v.email, v.page_url, v.created_at,
+        v.id, v.name, v.email, v.page_url, v.created_at, v.external_id,
         a.id, a.name, a.email, a.role, a.disabled, a.created_at,
         c.visitor_read_seq, c.agent_read_seq,
-        (SELECT string_agg(l.label, '\n') FROM chat_labels l WHERE l.chat_id = c.id)
+        (SELECT string_agg(l.label, '\n') FROM chat_labels l WHERE l.chat_id = c.id),
+        r.rating, r.comment
     FROM chats c
     JOIN visitors v ON v.id = c.visitor_id
-    LEFT JOIN agents a ON a.id = c.assignee_id";
+    LEFT JOIN agents a ON a.id = c.assignee_id
+    LEFT JOIN chat_ratings r ON r.chat_id = c.id";
 
 fn from_row(row: &Row) -> DbResult<Chat> {
-    let assignee_id: Option<String> = row.get(12)?;
+    let assignee_id: Option<String> = row.get(13)?;
+    let rating: Option<i64> = row.get(22)?;
     Ok(Chat {
         id: row.get(0)?,
         status: row.get(1)?,
@@ -28,15 +31,22 @@ fn from_row(row: &Row) -> DbResult<Chat> {
         unread_by_visitor: row.get(6)?,
         visitor: visitors::from_row(row, 7)?,
         assignee: match assignee_id {
-            Some(_) => Some(agents::from_row(row, 12)?),
+            Some(_) => Some(agents::from_row(row, 13)?),
             None => None,
         },
         last_message: None,
         read: ReadMarkers {
-            visitor: row.get(18)?,
-            agent: row.get(19)?,
+            visitor: row.get(19)?,
+            agent: row.get(20)?,
         },
-        labels: split_labels(row.get(20)?),
+        labels: split_labels(row.get(21)?),
+        rating: match rating {
+            Some(rating) => Some(Rating {
+                rating,
+                comment: row.get(23)?,
+            }),
+            None => None,
+        },
     })
 }
 
@@ -172,6 +182,20 @@ pub fn current_for_visitor(db: &Db, visitor_id: &str) -> DbResult<Option<Chat>> 
         &[&visitor_id],
     )?
     .pop())
+}
+
+/// Every chat of a visitor, oldest first (for its export).
+pub fn all_for_visitor(db: &Db, visitor_id: &str) -> DbResult<Vec<Chat>> {
+    query(db, "WHERE c.visitor_id = ?1 ORDER BY c.id", &[&visitor_id])
+}
+
+/// The ids of a visitor's chats.
+pub fn ids_for_visitor(db: &Db, visitor_id: &str) -> DbResult<Vec<String>> {
+    db.query_map(
+        "SELECT id FROM chats WHERE visitor_id = ?1",
+        &[&visitor_id],
+        |r| r.get(0),
+    )
 }
 
 pub fn open_id_for_visitor(db: &Db, visitor_id: &str) -> DbResult<Option<String>> {

@@ -10,6 +10,7 @@ pub mod canned;
 pub mod chats;
 pub mod messages;
 pub mod postgres;
+pub mod ratings;
 pub mod search;
 pub mod sql;
 pub mod stats;
@@ -35,7 +36,7 @@ pub use writer::Writer;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// `PRAGMA user_version` of a database that has [`SCHEMA`]; bump it with each migration.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Ordered migrations: `MIGRATIONS[i]` takes a database from version `i + 1` to `i + 2`.
 const MIGRATIONS: &[&str] = &[
@@ -44,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/4_unread_counts.sql"),
     include_str!("migrations/5_session_epoch.sql"),
     include_str!("migrations/6_agent_tools.sql"),
+    include_str!("migrations/7_identity_ratings.sql"),
 ];
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;

@@ -22,7 +22,10 @@ use crate::store::sql::{Db, DbError, DbResult, Statements, CHANNEL};
 const SCHEMA: &str = include_str!("../../schema.postgres.sql");
 
 /// Ordered migrations: `MIGRATIONS[i]` takes a database from version `i + 1` to `i + 2`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations_postgres/2_agent_tools.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations_postgres/2_agent_tools.sql"),
+    include_str!("migrations_postgres/3_identity_ratings.sql"),
+];
 
 /// The version a migrated database has.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64 + 1;

@@ -11,6 +11,7 @@ pub mod health;
 pub mod inbox;
 pub mod messages;
 pub mod metrics;
+pub mod ratings;
 pub mod search;
 pub mod settings;
 pub mod visitors;
