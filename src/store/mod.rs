@@ -425,6 +425,25 @@ impl Direct {
         }
     }
 
+    /// Makes deleted data leave the disk, as [`Store::scrub`] does for a running server:
+    /// merges the search index, frees the deleted pages and empties the write-ahead log.
+    /// With a server running beside it, the log is emptied only if no reader holds it, and
+    /// the server's own checkpoints finish the work within a second. On PostgreSQL that is
+    /// the server's (auto)vacuum's work.
+    pub fn scrub(&mut self) -> Result<(), Box<dyn std::error::Error>> {
+        let Direct::Sqlite(conn) = self else {
+            return Ok(());
+        };
+        conn.execute_batch("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")?;
+        {
+            let mut vacuum = conn.prepare("PRAGMA incremental_vacuum")?;
+            let mut rows = vacuum.query([])?;
+            while rows.next()?.is_some() {}
+        }
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// Runs a read-only `job`.
     pub fn read<T>(
         &mut self,
