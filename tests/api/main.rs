@@ -15,6 +15,7 @@ mod crash;
 mod fuzz;
 mod hardening;
 mod helpers;
+mod identity;
 mod inbox;
 mod labels;
 mod long_poll;
