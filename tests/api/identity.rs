@@ -241,3 +241,16 @@ async fn a_server_that_requires_identity_needs_a_secret_to_start() {
     let error = built.err().expect("no secret, no start").to_string();
     assert!(error.contains("identity"), "{error}");
 }
+
+#[tokio::test]
+async fn two_devices_identifying_at_once_get_one_visitor() {
+    let app = identified_app(false).await;
+    let ((first, a), (second, b)) = tokio::join!(
+        identify(&app, "77", json!({})),
+        identify(&app, "77", json!({}))
+    );
+    let mut statuses = [first, second];
+    statuses.sort();
+    assert_eq!(statuses, [200, 201]);
+    assert_eq!(a["visitor"]["id"], b["visitor"]["id"]);
+}

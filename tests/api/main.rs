@@ -26,6 +26,7 @@ mod openapi;
 mod operations;
 mod pg;
 mod postgres;
+mod privacy;
 mod process;
 mod search;
 mod shutdown;
