@@ -28,6 +28,7 @@ mod pg;
 mod postgres;
 mod privacy;
 mod process;
+mod ratings;
 mod search;
 mod shutdown;
 mod trust;
