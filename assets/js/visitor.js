@@ -1,7 +1,9 @@
 // visitor.js: the customer's chat page (`/`, and `/?embed=1` inside the widget iframe).
 // An anonymous visitor can write at once; the identity and the chat are created on the
-// first send. One tab per browser holds the long poll (Web Locks) and shares what it
-// receives with the other tabs (BroadcastChannel).
+// first send. A logged-in user of the host site (the widget passes its signed id by
+// postMessage, never in the URL) is signed in at once, with its chats from any device.
+// One tab per browser holds the long poll (Web Locks) and shares what it receives with
+// the other tabs (BroadcastChannel).
 
 import { createApi, randomId, store } from './api.js';
 import { setupComposer, typingIndicator } from './composer.js';
@@ -21,6 +23,17 @@ const CONN_TEXT = {
   offline: 'Offline — we will retry',
 };
 
+/** Every new visitor-facing text of this page, in one place (for translations). */
+const TEXT = {
+  ratingPrompt: 'How was this conversation?',
+  ratingComment: 'Anything to add? (optional)',
+  ratingStar: (n) => (n === 1 ? '1 star' : `${n} stars`),
+  ratingThanks: 'Thank you for your feedback!',
+  ratingFailed: 'Could not send your rating. Try again.',
+};
+/** How long an embedded page waits for the widget to say who the user is. */
+const IDENTITY_WAIT_MS = 1500;
+
 const params = new URLSearchParams(location.search);
 const embed = params.get('embed') === '1';
 const $ = (id) => document.getElementById(id);
@@ -30,7 +43,7 @@ const els = {
   banner: $('closed-banner'), welcome: $('welcome'), scroller: $('scroller'), messages: $('messages'),
   pill: $('new-pill'), loadEarlier: $('load-earlier'), typing: $('typing'), form: $('composer'),
   textarea: $('message'), attach: $('attach'), file: $('file'), toast: $('toast'),
-  chat: document.querySelector('main.chat'), dropzone: $('dropzone'),
+  chat: document.querySelector('main.chat'), dropzone: $('dropzone'), rating: $('rating'),
 };
 
 /** {token, visitor, chat_id?} as stored under `parley.visitor`. */
@@ -46,6 +59,17 @@ let readPosted = 0;
 let lastUnread = -1;
 /** Looking up this browser's conversation on load (the indicator shows how that goes). */
 let resuming = false;
+/** The host site's user ({id, hash, name, email}) as the widget says; null: anonymous. */
+let identity = null;
+/** The widget's page, once it spoke: events about the chat go there and nowhere else. */
+let parentOrigin = null;
+/** Messages up to this seq were told to the widget (or were history). */
+let toldSeq = 0;
+/** The chat whose rating form shows, and whether it was sent. */
+let ratingFor = null;
+let ratingSent = false;
+/** Resolves once the widget told who the user is (or did not in time). */
+let identityKnown = Promise.resolve();
 
 const api = createApi({ getToken: () => session?.token ?? null });
 const conn = new Connection();
@@ -144,6 +168,27 @@ if (session?.visitor) {
 if (embed) {
   els.embedClose.hidden = false;
   els.embedClose.addEventListener('click', () => parent.postMessage({ type: 'parley:close' }, '*'));
+  let identified;
+  identityKnown = new Promise((resolve) => {
+    identified = resolve;
+    // An older widget says nothing: go on as anonymous; a late answer still signs in.
+    setTimeout(() => {
+      identified = null;
+      resolve();
+    }, IDENTITY_WAIT_MS);
+  });
+  addEventListener('message', (e) => {
+    if (e.source !== parent || e.data?.type !== 'parley:identity') return;
+    parentOrigin = e.origin;
+    const first = identified;
+    identified = null;
+    if (first) {
+      identity = validIdentity(e.data.identity);
+      first();
+    } else {
+      changeIdentity(validIdentity(e.data.identity));
+    }
+  });
   addEventListener('message', (e) => {
     if (e.source !== parent || e.data?.type !== 'parley:visibility') return;
     embedOpen = !!e.data.open;
@@ -164,6 +209,51 @@ function validSession(s) {
   return s && typeof s.token === 'string' && s.token ? s : null;
 }
 
+function validIdentity(u) {
+  if (!u || typeof u !== 'object' || typeof u.id !== 'string' || !u.id || typeof u.hash !== 'string') return null;
+  const text = (v) => (typeof v === 'string' && v ? v : undefined);
+  return { id: u.id, hash: u.hash, name: text(u.name), email: text(u.email) };
+}
+
+/**
+ * Makes the stored session that of `identity`: kept if it is that user's already; else
+ * dropped (another user's chats never show here, nor an anonymous visitor's) and, for a
+ * user, replaced by a sign-in with the site's signature.
+ */
+async function signIn() {
+  const bound = session?.external_id ?? null;
+  if (bound !== null && bound === identity?.id) return;
+  if (bound !== null || (identity && session)) forgetSession();
+  if (!identity) return;
+  const body = { external_id: identity.id, identity_hash: identity.hash, page_url: pageUrl() };
+  if (identity.name) body.name = identity.name;
+  if (identity.email) body.email = identity.email;
+  let res;
+  try {
+    res = await api.request('POST', '/visitors', { body });
+  } catch (err) {
+    if (err.status !== 422 || !(body.name || body.email)) throw err;
+    // A name or email the server refuses must not keep the user out.
+    delete body.name;
+    delete body.email;
+    res = await api.request('POST', '/visitors', { body });
+  }
+  session = { token: res.token, visitor: res.visitor, external_id: identity.id };
+  saveSession();
+}
+
+/** The widget signed another user in (or out) after the page loaded. */
+async function changeIdentity(next) {
+  if (next?.id === identity?.id && next?.hash === identity?.hash) return;
+  identity = next;
+  try {
+    await signIn();
+  } catch (err) {
+    console.warn('parley: could not sign in the site user', err);
+  }
+  resume();
+}
+
 function saveSession() {
   if (session) store.set(SESSION_KEY, session);
   else store.remove(SESSION_KEY);
@@ -171,6 +261,12 @@ function saveSession() {
 
 /** On load: show the conversation this browser already has, if any. Nothing is created. */
 async function resume() {
+  await identityKnown;
+  try {
+    await signIn();
+  } catch (err) {
+    console.warn('parley: could not sign in the site user', err);
+  }
   if (!session) {
     if (outbox.waiting) outbox.flush();
     return;
@@ -209,6 +305,10 @@ function ensureSession() {
   session ??= validSession(store.get(SESSION_KEY));
   if (session) return Promise.resolve(session);
   sessionPromise ??= (async () => {
+    if (identity) {
+      await signIn();
+      if (session) return session;
+    }
     const name = els.detailsForm.elements.name.value.trim();
     const email = els.detailsForm.elements.email.value.trim();
     const body = { page_url: pageUrl() };
@@ -324,6 +424,88 @@ function openChat(c) {
 function updateChat(c) {
   chat = c;
   els.banner.hidden = c.status !== 'closed';
+  renderRating(c);
+}
+
+// ---- rating ------------------------------------------------------------------------
+
+/** After a chat is closed: five buttons [data-rating] and a comment, then a thank-you. */
+function renderRating(c) {
+  const offer = c.status === 'closed' && (!c.rating || (ratingFor === c.id && ratingSent));
+  if (!offer) {
+    els.rating.hidden = true;
+    els.rating.replaceChildren();
+    ratingFor = null;
+    return;
+  }
+  if (ratingFor === c.id) return;
+  ratingFor = c.id;
+  ratingSent = false;
+  const prompt = document.createElement('p');
+  prompt.className = 'rating__prompt';
+  prompt.id = 'rating-prompt';
+  prompt.textContent = TEXT.ratingPrompt;
+  const comment = document.createElement('textarea');
+  comment.name = 'rating-comment';
+  comment.className = 'rating__comment';
+  comment.rows = 2;
+  comment.maxLength = 1000;
+  comment.placeholder = TEXT.ratingComment;
+  comment.setAttribute('aria-label', TEXT.ratingComment);
+  const stars = document.createElement('div');
+  stars.className = 'rating__stars';
+  stars.setAttribute('role', 'group');
+  stars.setAttribute('aria-labelledby', 'rating-prompt');
+  for (let n = 1; n <= 5; n += 1) {
+    const star = document.createElement('button');
+    star.type = 'button';
+    star.className = 'rating__star';
+    star.dataset.rating = String(n);
+    star.textContent = '★';
+    star.setAttribute('aria-label', TEXT.ratingStar(n));
+    star.addEventListener('click', () => sendRating(c.id, n, comment.value));
+    stars.appendChild(star);
+  }
+  els.rating.replaceChildren(prompt, stars, comment);
+  els.rating.hidden = false;
+}
+
+async function sendRating(chatId, rating, comment) {
+  const buttons = els.rating.querySelectorAll('button');
+  for (const b of buttons) b.disabled = true;
+  try {
+    const body = { rating };
+    if (comment.trim()) body.comment = comment.trim();
+    await api.request('POST', `/chats/${chatId}/rating`, { body });
+  } catch (err) {
+    // 409: rated already (another tab or device): thank all the same.
+    if (err.status !== 409) {
+      for (const b of buttons) b.disabled = false;
+      toast(TEXT.ratingFailed);
+      return;
+    }
+  }
+  if (ratingFor !== chatId) return;
+  ratingSent = true;
+  const thanks = document.createElement('p');
+  thanks.className = 'rating__thanks';
+  thanks.setAttribute('data-rating-thanks', '');
+  thanks.textContent = TEXT.ratingThanks;
+  els.rating.replaceChildren(thanks);
+}
+
+/** Tells the widget's page of each new message (`Parley.on('message')`), only that page. */
+function tellParent(messages) {
+  if (!embed || !parentOrigin) return;
+  for (const m of messages) {
+    if (m.seq <= toldSeq || m.private) continue;
+    toldSeq = m.seq;
+    const message = {
+      id: m.id, chat_id: m.chat_id, seq: m.seq, sender: m.sender, event: m.event ?? null,
+      author: m.author?.name ?? null, body: m.body, created_at: m.created_at,
+    };
+    parent.postMessage({ type: 'parley:message', message }, parentOrigin);
+  }
 }
 
 // ---- live updates ----------------------------------------------------------------
@@ -375,6 +557,7 @@ async function loadLatest(me) {
   updateChat(c);
   list.add(page.messages);
   me.cursor = Math.max(me.cursor, c.last_seq);
+  toldSeq = Math.max(toldSeq, c.last_seq);
   els.loadEarlier.hidden = !page.has_more;
   applyMarkers(page);
   render('bottom');
@@ -417,6 +600,7 @@ function applyPoll(me, res) {
   if (live !== me || !res) return;
   if (res.next > me.cursor) me.cursor = res.next;
   list.add(res.messages);
+  tellParent(res.messages);
   if (res.chat) updateChat(res.chat);
   applyMarkers(res);
   render();

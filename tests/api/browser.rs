@@ -914,13 +914,13 @@ fn tool(env: &str, default: &str) -> PathBuf {
 
 /// A one-page HTTP server on its own thread, answering every request with the same
 /// HTML; stops when dropped.
-struct FixedPage {
+pub(crate) struct FixedPage {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
 }
 
 impl FixedPage {
-    fn serve(html: String) -> FixedPage {
+    pub(crate) fn serve(html: String) -> FixedPage {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the host page");
         let addr = listener.local_addr().expect("its address");
         let stop = Arc::new(AtomicBool::new(false));
@@ -955,7 +955,7 @@ impl FixedPage {
         FixedPage { addr, stop }
     }
 
-    fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.addr.port()
     }
 }

@@ -16,6 +16,7 @@ mod fuzz;
 mod hardening;
 mod helpers;
 mod identity;
+mod identity_browser;
 mod inbox;
 mod labels;
 mod long_poll;
