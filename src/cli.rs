@@ -320,7 +320,9 @@ fn visitor(config: &Config, command: VisitorCommand) -> CliResult {
                 bus::revoked_in(db, &revoked)?;
                 Ok((revoked, chats))
             })?;
-            log::info!("audit: visitor {visitor_id} erased with {chats} chats from the command line");
+            log::info!(
+                "audit: visitor {visitor_id} erased with {chats} chats from the command line"
+            );
             db.scrub()?;
             println!("erased visitor {visitor_id} and its {chats} chats");
         }

@@ -288,7 +288,10 @@ mod tests {
     fn ratings_are_one_to_five_with_a_short_comment() {
         assert!(NewRating::parse(0, None).is_err());
         assert!(NewRating::parse(6, None).is_err());
-        assert_eq!(NewRating::parse(5, Some("  ".into())).unwrap().comment, None);
+        assert_eq!(
+            NewRating::parse(5, Some("  ".into())).unwrap().comment,
+            None
+        );
         assert!(NewRating::parse(1, Some("é".repeat(1000))).is_ok());
         assert!(NewRating::parse(1, Some("é".repeat(1001))).is_err());
         assert!(NewRating::parse(3, Some("a\u{0}".into())).is_err());

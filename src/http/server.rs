@@ -86,12 +86,8 @@ impl Application {
             limits.clone(),
             config.session_lifetime(),
         );
-        let visitors = VisitorService::new(
-            store.clone(),
-            sessions.clone(),
-            limits.clone(),
-            identity,
-        );
+        let visitors =
+            VisitorService::new(store.clone(), sessions.clone(), limits.clone(), identity);
         let privacy = PrivacyService::new(store.clone(), sessions.clone(), webhooks.clone());
 
         let uploads = UploadLimits::new(UploadPolicy {

@@ -198,9 +198,9 @@ impl Sessions {
             }
         };
         Ok(match owner {
-            Owner::Visitor { verified: false, .. } if self.verified_visitors_only => {
-                return Err(DomainError::Unauthorized)
-            }
+            Owner::Visitor {
+                verified: false, ..
+            } if self.verified_visitors_only => return Err(DomainError::Unauthorized),
             Owner::Visitor { id, .. } => Caller::Visitor { id },
             Owner::Agent { id, role } => Caller::Agent { id, role },
         })

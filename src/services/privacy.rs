@@ -93,9 +93,7 @@ impl PrivacyService {
         visitor_id: String,
     ) -> Result<VisitorExport, DomainError> {
         caller.require_admin()?;
-        self.store
-            .read(move |db| export_in(db, &visitor_id))
-            .await
+        self.store.read(move |db| export_in(db, &visitor_id)).await
     }
 
     /// Erases the visitor: its tokens stop working at once here and on every other
@@ -112,9 +110,7 @@ impl PrivacyService {
         self.sessions.revoked(&revoked);
         self.webhooks.wake();
         // Ids only: the audit trail must not keep what was erased.
-        log::info!(
-            "audit: visitor {visitor_id} erased with {chats} chats by admin {admin_id}"
-        );
+        log::info!("audit: visitor {visitor_id} erased with {chats} chats by admin {admin_id}");
         if let Err(e) = self.store.scrub().await {
             // The rows are gone (and their pages overwritten); the log may keep old copies
             // until the next checkpoint.

@@ -96,7 +96,14 @@ impl VisitorService {
                     }
                     _ => visitor,
                 };
-                tokens::insert(db, &token.hash, "visitor", &visitor.id, &domain::now(), None)?;
+                tokens::insert(
+                    db,
+                    &token.hash,
+                    "visitor",
+                    &visitor.id,
+                    &domain::now(),
+                    None,
+                )?;
                 Ok(Created {
                     visitor,
                     token: token.token,

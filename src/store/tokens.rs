@@ -7,8 +7,14 @@ use crate::store::sql::{Db, DbError, DbResult};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Owner {
     /// `verified`: the host site vouched for the visitor (it has an `external_id`).
-    Visitor { id: String, verified: bool },
-    Agent { id: String, role: Role },
+    Visitor {
+        id: String,
+        verified: bool,
+    },
+    Agent {
+        id: String,
+        role: Role,
+    },
 }
 
 pub fn insert(

@@ -340,13 +340,9 @@ impl World {
     ) -> Self {
         // The owner's first chat, closed; its second is the open one the paths name.
         let mut owner = app.new_visitor_chat().await;
-        app.patch_chat(
-            &accounts.admin,
-            &owner.chat_id,
-            json!({"status": "closed"}),
-        )
-        .await
-        .assert_status(200);
+        app.patch_chat(&accounts.admin, &owner.chat_id, json!({"status": "closed"}))
+            .await
+            .assert_status(200);
         let closed_chat_id = owner.chat_id.clone();
         owner.chat_id = app.create_chat(&owner.token).await.assert_status(201)["chat"]["id"]
             .as_str()

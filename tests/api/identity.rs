@@ -45,7 +45,10 @@ async fn a_signed_user_id_finds_the_same_visitor_and_its_chat_from_a_second_brow
     assert_eq!(first["visitor"]["external_id"], "42");
     let laptop = token(&first);
     let chat = app.create_chat(&laptop).await;
-    let chat_id = chat.assert_status(201)["chat"]["id"].as_str().unwrap().to_string();
+    let chat_id = chat.assert_status(201)["chat"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     app.send(&laptop, &chat_id, "hello from my laptop", None)
         .await
         .assert_status(201);
@@ -58,7 +61,9 @@ async fn a_signed_user_id_finds_the_same_visitor_and_its_chat_from_a_second_brow
     assert_eq!(second["visitor"]["email"], "ann@example.com");
     let phone = token(&second);
     assert_ne!(phone, laptop);
-    let mine = app.call("GET", "/api/v1/chats/mine", Some(&phone), None).await;
+    let mine = app
+        .call("GET", "/api/v1/chats/mine", Some(&phone), None)
+        .await;
     assert_eq!(mine.assert_status(200)["chat"]["id"], chat_id.as_str());
     let history = app.messages(&phone, &chat_id, 0, 100).await;
     assert_eq!(
@@ -71,7 +76,10 @@ async fn a_signed_user_id_finds_the_same_visitor_and_its_chat_from_a_second_brow
         .assert_status(200);
     // The agents see whom the site vouched for.
     let admin = app.admin_token().await;
-    assert_eq!(app.chat(&admin, &chat_id).await["visitor"]["external_id"], "42");
+    assert_eq!(
+        app.chat(&admin, &chat_id).await["visitor"]["external_id"],
+        "42"
+    );
 }
 
 #[tokio::test]
@@ -111,7 +119,10 @@ async fn a_changed_user_id_never_reveals_the_other_users_chats() {
     let (_, user42) = identify(&app, "42", json!({})).await;
     let token42 = token(&user42);
     let chat = app.create_chat(&token42).await;
-    let chat42 = chat.assert_status(201)["chat"]["id"].as_str().unwrap().to_string();
+    let chat42 = chat.assert_status(201)["chat"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     app.send(&token42, &chat42, "forty-two's secret", None)
         .await
         .assert_status(201);
@@ -133,9 +144,14 @@ async fn a_changed_user_id_never_reveals_the_other_users_chats() {
     app.call("GET", "/api/v1/chats/mine", Some(&token43), None)
         .await
         .assert_error(404, "not_found");
-    app.call("GET", &format!("/api/v1/chats/{chat42}"), Some(&token43), None)
-        .await
-        .assert_error(404, "not_found");
+    app.call(
+        "GET",
+        &format!("/api/v1/chats/{chat42}"),
+        Some(&token43),
+        None,
+    )
+    .await
+    .assert_error(404, "not_found");
     app.messages(&token43, &chat42, 0, 100)
         .await
         .assert_error(404, "not_found");
@@ -183,10 +199,17 @@ async fn when_identity_is_required_only_verified_visitors_get_in() {
         json!({"external_id": "42", "identity_hash": sign(SECRET, "43")}),
         json!({"external_id": "42"}),
     ] {
-        app.create_visitor(body).await.assert_error(401, "unauthorized");
+        app.create_visitor(body)
+            .await
+            .assert_error(401, "unauthorized");
     }
     // An empty body too.
-    let empty = app.client.post(app.url("/api/v1/visitors")).send().await.unwrap();
+    let empty = app
+        .client
+        .post(app.url("/api/v1/visitors"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(empty.status(), 401);
 
     // A token of an unverified visitor works nowhere: no message gets in (Chatwoot #9493).
@@ -212,7 +235,10 @@ async fn when_identity_is_required_only_verified_visitors_get_in() {
     assert_eq!(status, 201);
     let verified = token(&verified);
     let chat = app.create_chat(&verified).await;
-    let chat_id = chat.assert_status(201)["chat"]["id"].as_str().unwrap().to_string();
+    let chat_id = chat.assert_status(201)["chat"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     app.send(&verified, &chat_id, "hello", None)
         .await
         .assert_status(201);

@@ -87,8 +87,12 @@ async fn the_widget_signs_in_the_sites_user_with_the_same_chat_in_a_second_brows
             app.send(admin, &chat_id, "It left the warehouse today.", None)
                 .await
                 .assert_status(201);
-            b.wait_for_message("It left the warehouse today.", true).await;
-            b.client.enter_parent_frame().await.expect("back to the host page");
+            b.wait_for_message("It left the warehouse today.", true)
+                .await;
+            b.client
+                .enter_parent_frame()
+                .await
+                .expect("back to the host page");
             b.eventually(
                 "the host page heard of the reply through Parley.on('message')",
                 "return window.__parley.includes('message:It left the warehouse today.')\
@@ -107,7 +111,8 @@ async fn the_widget_signs_in_the_sites_user_with_the_same_chat_in_a_second_brows
         async move {
             open_widget(&b, url).await;
             b.wait_for_message(question, true).await;
-            b.wait_for_message("It left the warehouse today.", true).await;
+            b.wait_for_message("It left the warehouse today.", true)
+                .await;
         }
     })
     .await;
@@ -120,7 +125,10 @@ async fn the_widget_signs_in_the_sites_user_with_the_same_chat_in_a_second_brows
         .map(|c| c["visitor"]["id"].clone())
         .collect();
     assert_eq!(visitors.len(), 1, "one visitor, one chat: {visitors:?}");
-    assert_eq!(api.chat(&admin, &chat_id).await["visitor"]["external_id"], "42");
+    assert_eq!(
+        api.chat(&admin, &chat_id).await["visitor"]["external_id"],
+        "42"
+    );
     drop(host);
 }
 
@@ -134,7 +142,10 @@ async fn the_visitor_rates_the_chat_with_a_click_once_it_is_closed() {
         async move {
             visitor_sends(&b, &app.url("/"), question).await;
             let none = b
-                .js("return document.querySelectorAll('[data-rating]').length", vec![])
+                .js(
+                    "return document.querySelectorAll('[data-rating]').length",
+                    vec![],
+                )
                 .await;
             assert_eq!(none, json!(0), "no rating while the chat is open");
 
@@ -173,7 +184,10 @@ async fn the_visitor_rates_the_chat_with_a_click_once_it_is_closed() {
             b.client.refresh().await.expect("reload");
             b.wait_for_message(question, true).await;
             let asked = b
-                .js("return document.querySelectorAll('[data-rating]').length", vec![])
+                .js(
+                    "return document.querySelectorAll('[data-rating]').length",
+                    vec![],
+                )
                 .await;
             assert_eq!(asked, json!(0));
         }

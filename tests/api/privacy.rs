@@ -36,11 +36,16 @@ async fn visitor_with_history(app: &TestApp, admin: &str) -> (VisitorChat, Strin
         .unwrap()
         .to_string();
     for i in 0..5 {
-        app.send(&token, &first, &format!("{WORD} number {i} {}", "x".repeat(300)), None)
-            .await
-            .assert_status(201);
+        app.send(
+            &token,
+            &first,
+            &format!("{WORD} number {i} {}", "x".repeat(300)),
+            None,
+        )
+        .await
+        .assert_status(201);
     }
-    app.send(&admin.to_string(), &first, "We will help.", None)
+    app.send(admin, &first, "We will help.", None)
         .await
         .assert_status(201);
     app.call(
@@ -109,9 +114,15 @@ async fn an_admin_exports_everything_about_a_visitor() {
     let chats = export["chats"].as_array().unwrap();
     assert_eq!(chats.len(), 2);
     assert_eq!(chats[0]["chat"]["id"], closed.as_str());
-    assert_eq!(chats[0]["chat"]["rating"], json!({"rating": 4, "comment": "fine"}));
+    assert_eq!(
+        chats[0]["chat"]["rating"],
+        json!({"rating": 4, "comment": "fine"})
+    );
     let first = bodies(&chats[0]);
-    assert!(first.iter().filter(|b| b.contains(WORD)).count() == 5, "{first:?}");
+    assert!(
+        first.iter().filter(|b| b.contains(WORD)).count() == 5,
+        "{first:?}"
+    );
     assert!(first.contains(&"We will help."));
     let note = chats[0]["messages"]
         .as_array()
@@ -126,13 +137,24 @@ async fn an_admin_exports_everything_about_a_visitor() {
         .iter()
         .find_map(|m| m["attachment"]["url"].as_str())
         .expect("the file is exported by its URL");
-    let download = app.client.get(app.url(file)).bearer_auth(&admin).send().await.unwrap();
+    let download = app
+        .client
+        .get(app.url(file))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(download.text().await.unwrap(), FILE_TEXT);
 
     let missing = "01900000-0000-7000-8000-000000000000";
-    app.call("GET", &format!("/api/v1/visitors/{missing}/export"), Some(&admin), None)
-        .await
-        .assert_error(404, "not_found");
+    app.call(
+        "GET",
+        &format!("/api/v1/visitors/{missing}/export"),
+        Some(&admin),
+        None,
+    )
+    .await
+    .assert_error(404, "not_found");
     let (agent, _) = app.new_agent(&admin, "agent@example.com").await;
     app.call(
         "GET",
@@ -157,8 +179,10 @@ async fn an_erased_visitor_leaves_no_trace_in_the_api_and_webhooks_hear_of_it() 
     )
     .await;
     let (visitor, closed) = visitor_with_history(&app, &admin).await;
-    let file_url = app.messages(&admin, &visitor.chat_id, 0, 100).await.assert_status(200)
-        ["messages"][0]["attachment"]["url"]
+    let file_url = app
+        .messages(&admin, &visitor.chat_id, 0, 100)
+        .await
+        .assert_status(200)["messages"][0]["attachment"]["url"]
         .as_str()
         .unwrap()
         .to_string();
@@ -174,7 +198,10 @@ async fn an_erased_visitor_leaves_no_trace_in_the_api_and_webhooks_hear_of_it() 
         act_while_held(poll, app.call("DELETE", &path, Some(&admin), None)).await;
     assert_eq!(erased.status, 204, "{}", erased.body);
     held.assert_error(401, "unauthorized");
-    assert!(took < Duration::from_secs(10), "the held poll ended at once ({took:?})");
+    assert!(
+        took < Duration::from_secs(10),
+        "the held poll ended at once ({took:?})"
+    );
 
     // Nothing of it answers any more.
     for chat in [&visitor.chat_id, &closed] {
@@ -198,7 +225,12 @@ async fn an_erased_visitor_leaves_no_trace_in_the_api_and_webhooks_hear_of_it() 
         .await
         .assert_error(401, "unauthorized");
     let search = app
-        .call("GET", &format!("/api/v1/search?q={WORD}"), Some(&admin), None)
+        .call(
+            "GET",
+            &format!("/api/v1/search?q={WORD}"),
+            Some(&admin),
+            None,
+        )
         .await;
     assert_eq!(search.assert_status(200)["results"], json!([]));
     let listed = app.chats(&admin, "all").await;
@@ -208,7 +240,11 @@ async fn an_erased_visitor_leaves_no_trace_in_the_api_and_webhooks_hear_of_it() 
         .iter()
         .map(|c| c["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, [other.chat_id.as_str()], "only the other visitor's chat is left");
+    assert_eq!(
+        ids,
+        [other.chat_id.as_str()],
+        "only the other visitor's chat is left"
+    );
     let stats = app.call("GET", "/metrics", None, None).await;
     assert_eq!(stats.status, 200);
 
@@ -222,7 +258,10 @@ async fn an_erased_visitor_leaves_no_trace_in_the_api_and_webhooks_hear_of_it() 
         if let Some(found) = found {
             break found.json();
         }
-        assert!(started.elapsed() < Duration::from_secs(15), "no visitor.deleted arrived");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no visitor.deleted arrived"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(deleted["visitor_id"], visitor.visitor_id.as_str());
@@ -266,7 +305,10 @@ async fn sqlite_erasure_leaves_nothing_in_the_database_file_or_its_wal() {
             bytes.windows(text.len()).any(|w| w == text.as_bytes())
         })
     };
-    assert!(on_disk(EMAIL) && on_disk(FILE_TEXT), "the test looks in the right place");
+    assert!(
+        on_disk(EMAIL) && on_disk(FILE_TEXT),
+        "the test looks in the right place"
+    );
     app.call(
         "DELETE",
         &format!("/api/v1/visitors/{}", visitor.visitor_id),
@@ -309,10 +351,18 @@ async fn the_cli_exports_and_erases_a_visitor() {
     let (ok, text) = cli(&app, &["visitor", "delete", &visitor.visitor_id]);
     assert!(ok, "{text}");
     assert!(text.contains("erased"), "{text}");
-    assert!(!text.contains(EMAIL), "the audit line names ids only: {text}");
-    app.call("GET", &format!("/api/v1/chats/{closed}"), Some(&admin), None)
-        .await
-        .assert_error(404, "not_found");
+    assert!(
+        !text.contains(EMAIL),
+        "the audit line names ids only: {text}"
+    );
+    app.call(
+        "GET",
+        &format!("/api/v1/chats/{closed}"),
+        Some(&admin),
+        None,
+    )
+    .await
+    .assert_error(404, "not_found");
     // The running server drops the cached session within seconds.
     let started = Instant::now();
     loop {
@@ -322,7 +372,10 @@ async fn the_cli_exports_and_erases_a_visitor() {
         if me.status == 401 {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "the token still works");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the token still works"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (ok, text) = cli(&app, &["visitor", "export", &visitor.visitor_id]);

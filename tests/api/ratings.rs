@@ -154,7 +154,10 @@ async fn stats_and_metrics_give_each_agents_count_and_average() {
             );
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(5), "{ann:?} in\n{text}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{ann:?} in\n{text}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
