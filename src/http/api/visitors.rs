@@ -20,8 +20,7 @@ pub struct VisitorContact {
     name: Option<String>,
     /// An email address (else `422`); stored lower-cased.
     email: Option<String>,
-    /// The page the visitor is on; kept only if it is an http(s) URL of at most 2048 bytes.
-    /// Read by `POST /api/v1/visitors` only.
+    /// Accepted and ignored here: the page is taken when the visitor is created.
     page_url: Option<String>,
 }
 
