@@ -25,8 +25,11 @@ CREATE TABLE visitors (
     page_url   TEXT,
     created_at TEXT NOT NULL,
     context    TEXT,                             -- JSON: the latest VisitorContext
-    mail_opt_out BOOLEAN NOT NULL DEFAULT FALSE
+    mail_opt_out BOOLEAN NOT NULL DEFAULT FALSE,
+    external_id TEXT
 );
+CREATE UNIQUE INDEX visitors_by_external_id ON visitors (external_id)
+    WHERE external_id IS NOT NULL;
 
 CREATE TABLE tokens (
     hash       BYTEA PRIMARY KEY,
@@ -201,3 +204,12 @@ CREATE INDEX mail_outbox_pending ON mail_outbox (next_attempt_at)
 CREATE INDEX mail_outbox_by_enqueue ON mail_outbox (enqueued_at);
 CREATE INDEX mail_outbox_by_chat ON mail_outbox (chat_id);
 CREATE INDEX mail_outbox_by_visitor ON mail_outbox (visitor_id);
+
+CREATE TABLE chat_ratings (
+    chat_id    TEXT PRIMARY KEY REFERENCES chats (id) ON DELETE CASCADE,
+    rating     BIGINT NOT NULL CHECK (rating BETWEEN 1 AND 5),
+    comment    TEXT,
+    agent_id   TEXT REFERENCES agents (id),
+    created_at TEXT NOT NULL
+);
+CREATE INDEX chat_ratings_by_agent ON chat_ratings (agent_id);

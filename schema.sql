@@ -24,8 +24,13 @@ CREATE TABLE visitors (
     page_url   TEXT,
     created_at TEXT NOT NULL,
     context    TEXT,                             -- JSON: the latest VisitorContext
-    mail_opt_out INTEGER NOT NULL DEFAULT 0      -- unsubscribed from email (migration 10)
+    mail_opt_out INTEGER NOT NULL DEFAULT 0,     -- unsubscribed from email (migration 10)
+    -- The host site's own id for a visitor it vouched for (identity verification,
+    -- migration 11): one visitor per id, whichever device it comes from.
+    external_id TEXT
 );
+CREATE UNIQUE INDEX visitors_by_external_id ON visitors (external_id)
+    WHERE external_id IS NOT NULL;
 
 -- Bearer tokens. Only the SHA-256 of a token is stored; the token itself is shown once.
 CREATE TABLE tokens (
@@ -226,3 +231,14 @@ CREATE INDEX mail_outbox_pending ON mail_outbox (next_attempt_at)
 CREATE INDEX mail_outbox_by_enqueue ON mail_outbox (enqueued_at);
 CREATE INDEX mail_outbox_by_chat ON mail_outbox (chat_id);
 CREATE INDEX mail_outbox_by_visitor ON mail_outbox (visitor_id);
+
+-- A visitor's rating of its closed chat (migration 11), at most one per chat. `agent_id` is
+-- the chat's assignee when it was rated: whose work the rating is about.
+CREATE TABLE chat_ratings (
+    chat_id    TEXT PRIMARY KEY REFERENCES chats (id) ON DELETE CASCADE,
+    rating     INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
+    comment    TEXT,
+    agent_id   TEXT REFERENCES agents (id),
+    created_at TEXT NOT NULL
+);
+CREATE INDEX chat_ratings_by_agent ON chat_ratings (agent_id);

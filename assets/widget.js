@@ -1,8 +1,12 @@
 /*! Parley chat widget. Add to any page:
  *  <script src="https://YOUR-PARLEY-HOST/widget.js" data-title="Chat with us"
- *          data-accent="#4f46e5" data-position="right" defer></script>
+ *          data-accent="#4f46e5" data-position="right" data-theme="dark" data-lang="de" defer></script>
  * It adds a launcher button[data-parley-launcher] that opens the server's own chat
- * page in an iframe. Its styles live in a shadow root: none leak in or out. */
+ * page in an iframe. Its styles live in a shadow root: none leak in or out.
+ * A logged-in user: data-user-id, data-user-hash (HMAC-SHA256 of the id, made by your
+ * server), data-user-name, data-user-email; or Parley.identify({id, hash, name, email}).
+ * API: Parley.open(), Parley.close(), Parley.toggle(), Parley.identify(user),
+ * Parley.on('message' | 'open' | 'close', fn). */
 (() => {
   'use strict';
   const script = document.currentScript;
@@ -14,6 +18,22 @@
   const accent = /^#(?:[0-9a-f]{3}){1,2}$/i.test(data.accent || '') ? data.accent : '#4f46e5';
   const side = data.position === 'left' ? 'left' : 'right';
   const OPEN_KEY = 'parley.widget.open';
+  /** The host site's user as the script tag or Parley.identify gives it; null: anonymous. */
+  let identity = user(data.userId, data.userHash, data.userName, data.userEmail);
+  const handlers = { message: [], open: [], close: [] };
+  /** Set once mounted: sends the identity to the chat page when it is ready. */
+  let sendIdentity = () => {};
+
+  function user(id, hash, name, email) {
+    if (id == null || id === '' || typeof hash !== 'string' || !hash) return null;
+    const text = (v) => (typeof v === 'string' && v.trim() ? v.trim().slice(0, 254) : undefined);
+    return { id: String(id).slice(0, 256), hash: hash.slice(0, 128), name: text(name), email: text(email) };
+  }
+  function emit(event, value) {
+    for (const fn of handlers[event]) {
+      try { fn(value); } catch (err) { console.error('parley: an event handler failed', err); }
+    }
+  }
   const SVG = 'http://www.w3.org/2000/svg';
 
   const CSS = `
@@ -138,6 +158,9 @@ iframe { display: block; width: 100%; height: 100%; border: 0; }
     src.searchParams.set('accent', accent);
     src.searchParams.set('page', location.href.slice(0, 2000));
     if (document.referrer) src.searchParams.set('ref', document.referrer.slice(0, 2000));
+    // data-theme pins the palette (else the system's); data-lang the language (else the browser's).
+    if (data.theme === 'light' || data.theme === 'dark') src.searchParams.set('theme', data.theme);
+    if (/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/.test(data.lang || '')) src.searchParams.set('lang', data.lang);
     frame.src = src.href;
     panel.appendChild(frame);
     root.append(panel, launcher);
@@ -151,6 +174,9 @@ iframe { display: block; width: 100%; height: 100%; border: 0; }
     function tellFrame() {
       if (frameReady) frame.contentWindow?.postMessage({ type: 'parley:visibility', open }, origin);
     }
+    sendIdentity = () => {
+      if (frameReady) frame.contentWindow?.postMessage({ type: 'parley:identity', identity }, origin);
+    };
     function render() {
       launcher.classList.toggle('open', open);
       panel.classList.toggle('open', open);
@@ -160,16 +186,19 @@ iframe { display: block; width: 100%; height: 100%; border: 0; }
       badge.hidden = open || !unread;
     }
     function setOpen(next, { focus = true } = {}) {
+      const was = open;
       open = !!next;
       writeOpen(open);
       render();
       tellFrame();
       if (open && focus) frame.focus();
+      if (open !== was) emit(open ? 'open' : 'close');
     }
 
     button.addEventListener('click', () => setOpen(!open));
     frame.addEventListener('load', () => {
       frameReady = true;
+      sendIdentity();
       tellFrame();
     });
     addEventListener('message', (e) => {
@@ -182,8 +211,11 @@ iframe { display: block; width: 100%; height: 100%; border: 0; }
         button.focus();
       } else if (e.data.type === 'parley:ready') {
         frameReady = true;
+        sendIdentity();
         tellFrame();
         pageChanged();
+      } else if (e.data.type === 'parley:message' && e.data.message) {
+        emit('message', e.data.message);
       }
     });
     document.addEventListener('keydown', (e) => {
@@ -218,9 +250,23 @@ iframe { display: block; width: 100%; height: 100%; border: 0; }
     addEventListener('popstate', pageChanged);
     addEventListener('hashchange', pageChanged);
 
-    window.Parley = { open: () => setOpen(true), close: () => setOpen(false), toggle: () => setOpen(!open) };
+    Object.assign(window.Parley, { open: () => setOpen(true), close: () => setOpen(false), toggle: () => setOpen(!open) });
     setOpen(readOpen(), { focus: false });
   }
+
+  // Usable before the page finished loading; open/close/toggle work once mounted.
+  window.Parley = {
+    open() {}, close() {}, toggle() {},
+    /** Signs in the host site's user ({id, hash, name?, email?}); null signs out. */
+    identify(u) {
+      identity = u ? user(u.id, u.hash, u.name, u.email) : null;
+      sendIdentity();
+    },
+    /** Calls fn on 'message' (each new message in the chat), 'open' or 'close'. */
+    on(event, fn) {
+      if (handlers[event] && typeof fn === 'function') handlers[event].push(fn);
+    },
+  };
 
   if (document.body) mount();
   else document.addEventListener('DOMContentLoaded', mount, { once: true });

@@ -6,7 +6,8 @@ use crate::config::Config;
 use crate::domain::{self, Chat, Message, Role, Sender};
 use crate::http::server::{random_password, Application};
 use crate::services::agents::{self, AgentChange, NewAgent};
-use crate::services::{auth, messages};
+use crate::services::webhooks::Webhooks;
+use crate::services::{auth, bus, messages, privacy};
 use crate::store::{self, Direct};
 
 #[derive(Debug, Parser)]
@@ -33,6 +34,9 @@ pub enum Command {
     /// Work with chats.
     #[command(subcommand)]
     Chats(ChatsCommand),
+    /// A visitor's data: export it, or erase it (GDPR Art. 15 and 17).
+    #[command(subcommand)]
+    Visitor(VisitorCommand),
     /// Print counts and the database size.
     Stats,
     /// Bring the database to this version's schema and stop (every start does it too).
@@ -82,6 +86,16 @@ pub enum ChatsCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum VisitorCommand {
+    /// Print everything kept about a visitor as JSON: the visitor, its chats, all their
+    /// messages (private notes included, marked `private`).
+    Export { visitor_id: String },
+    /// Erase a visitor: it, its chats, messages, files, search entries and tokens; a
+    /// `visitor.deleted` webhook is queued.
+    Delete { visitor_id: String },
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum ExportFormat {
     Text,
@@ -105,6 +119,7 @@ pub fn run(cli: Cli) -> CliResult {
         Some(Command::Chats(ChatsCommand::Export { chat_id, format })) => {
             export(&cli.config, &chat_id, format)
         }
+        Some(Command::Visitor(command)) => visitor(&cli.config, command),
         Some(Command::Stats) => stats(&cli.config),
         Some(Command::Migrate) => {
             Direct::open(&cli.config, true)?;
@@ -284,6 +299,35 @@ pub fn transcript(chat: &Chat, messages: &[Message]) -> String {
         }
     }
     out
+}
+
+fn visitor(config: &Config, command: VisitorCommand) -> CliResult {
+    let mut db = Direct::open(config, false)?;
+    let (VisitorCommand::Export { visitor_id } | VisitorCommand::Delete { visitor_id }) = &command;
+    let known = db.read(|db| Ok(store::visitors::find(db, visitor_id)?.is_some()))?;
+    if !known {
+        return Err(format!("no visitor {visitor_id}").into());
+    }
+    match command {
+        VisitorCommand::Export { visitor_id } => {
+            let export = db.read(|db| privacy::export_in(db, &visitor_id))?;
+            println!("{}", serde_json::to_string_pretty(&export)?);
+        }
+        VisitorCommand::Delete { visitor_id } => {
+            let hooks = Webhooks::always_looking();
+            let (_, chats) = db.write(|db| {
+                let (revoked, chats) = privacy::erase_in(db, &hooks, &visitor_id)?;
+                bus::revoked_in(db, &revoked)?;
+                Ok((revoked, chats))
+            })?;
+            log::info!(
+                "audit: visitor {visitor_id} erased with {chats} chats from the command line"
+            );
+            db.scrub()?;
+            println!("erased visitor {visitor_id} and its {chats} chats");
+        }
+    }
+    Ok(())
 }
 
 fn stats(config: &Config) -> CliResult {

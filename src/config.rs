@@ -198,6 +198,22 @@ pub struct Config {
         global = true
     )]
     pub allowed_origins: String,
+    /// Identity verification: the secret (at least 16 bytes) with which the host site signs
+    /// its logged-in user's id (lowercase hex HMAC-SHA256) for `POST /api/v1/visitors`.
+    /// Unset, identity fields are refused with `422`.
+    #[arg(
+        long,
+        env = "PARLEY_IDENTITY_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub identity_secret: Option<String>,
+
+    /// Admit only visitors whose identity the host site signed: anonymous visitors and
+    /// the tokens of unverified ones get `401`. Needs `identity_secret`.
+    #[arg(long, env = "PARLEY_IDENTITY_REQUIRED", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub identity_required: bool,
+
     /// First webhook retry delay, in milliseconds; each further retry doubles it (up to 10 min).
     #[arg(
         long,

@@ -14,8 +14,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Every metric Parley exports.
@@ -31,6 +31,8 @@ pub struct Metrics {
     db_size_bytes: IntGauge,
     webhook_deliveries: IntCounterVec,
     mail: IntCounterVec,
+    ratings: IntGaugeVec,
+    rating_average: GaugeVec,
 }
 
 /// Request latency buckets, in seconds: long polls are held up to 25 s by default.
@@ -105,6 +107,23 @@ impl Metrics {
             ),
             &["outcome"],
         )?;
+        // One series per agent: agents are a team's few dozen at most, so the set stays small.
+        let ratings = IntGaugeVec::new(
+            Opts::new(
+                "chat_ratings",
+                "Visitors' ratings of closed chats, by the agent the chat was assigned to",
+            ),
+            &["agent"],
+        )?;
+        let rating_average = GaugeVec::new(
+            Opts::new(
+                "chat_rating_average",
+                "Average rating (1-5) of closed chats, by the agent the chat was assigned to",
+            ),
+            &["agent"],
+        )?;
+        registry.register(Box::new(ratings.clone()))?;
+        registry.register(Box::new(rating_average.clone()))?;
         registry.register(Box::new(held_polls.clone()))?;
         registry.register(Box::new(poll_wakeups.clone()))?;
         registry.register(Box::new(messages.clone()))?;
@@ -127,6 +146,8 @@ impl Metrics {
             db_size_bytes,
             webhook_deliveries,
             mail,
+            ratings,
+            rating_average,
         })
     }
 }
@@ -205,10 +226,32 @@ pub fn http_request(route: &str, method: &str, status: &str, elapsed: Duration) 
         .observe(elapsed.as_secs_f64());
 }
 
-/// Every metric in the Prometheus text format, with the database's size on disk now.
-pub fn render(db_size_bytes: i64) -> prometheus::Result<String> {
+/// One agent's ratings as the metrics show them: the agent's email (`unassigned` for chats
+/// rated without an assignee), how many, and their average.
+pub struct AgentRatings<'a> {
+    pub agent: &'a str,
+    pub count: i64,
+    pub average: f64,
+}
+
+/// Every metric in the Prometheus text format, with the database's size on disk and the
+/// ratings per agent now.
+pub fn render(db_size_bytes: i64, ratings: &[AgentRatings]) -> prometheus::Result<String> {
     let metrics = get();
     metrics.db_size_bytes.set(db_size_bytes);
+    // Read afresh at each scrape (other instances record ratings too).
+    metrics.ratings.reset();
+    metrics.rating_average.reset();
+    for agent in ratings {
+        metrics
+            .ratings
+            .with_label_values(&[agent.agent])
+            .set(agent.count);
+        metrics
+            .rating_average
+            .with_label_values(&[agent.agent])
+            .set(agent.average);
+    }
     TextEncoder::new().encode_to_string(&metrics.registry.gather())
 }
 

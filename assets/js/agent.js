@@ -39,6 +39,7 @@ const els = {
   logoutBtn: $('logout-btn'), filters: [...document.querySelectorAll('[data-filter]')], chatList: $('chat-list'),
   listEmpty: $('list-empty'), convEmpty: $('conv-empty'), conv: $('conv'), backBtn: $('back-btn'),
   avatar: $('conv-avatar'), title: $('conv-title'), status: $('conv-status'), assignee: $('conv-assignee'),
+  rating: $('conv-rating'),
   assignMe: $('assign-me'), assignSelect: $('assign-select'), statusBtn: $('status-btn'), detailsBtn: $('details-btn'),
   scroller: $('scroller'), messages: $('messages'), pill: $('new-pill'), loadEarlier: $('load-earlier'),
   typing: $('typing'), form: $('composer'), textarea: $('message'), attach: $('attach'), file: $('file'),
@@ -843,11 +844,24 @@ function renderHeader(c) {
   const mine = c.assignee?.id === session?.agent?.id;
   els.assignee.textContent = c.assignee ? `· ${mine ? 'Assigned to you' : 'Assigned to ' + c.assignee.name}` : '· Unassigned';
   els.assignMe.hidden = mine;
+  renderRating(c.rating);
   els.statusBtn.textContent = c.status === 'open' ? 'Close' : 'Reopen';
   els.statusBtn.setAttribute('aria-label', c.status === 'open' ? 'Close chat' : 'Reopen chat');
   renderAssignSelect(c);
   renderLabels(c);
   if (!els.detailsPanel.hidden) renderDetails(c);
+}
+
+/** The visitor's rating of a closed chat: stars in the header, the comment as its tooltip. */
+function renderRating(rating) {
+  els.rating.hidden = !rating;
+  if (!rating) return;
+  const stars = Math.max(1, Math.min(5, Number(rating.rating) || 0));
+  els.rating.dataset.rating = String(stars);
+  els.rating.textContent = `${'★'.repeat(stars)}${'☆'.repeat(5 - stars)}`;
+  const label = `Rated ${stars} of 5${rating.comment ? `: “${rating.comment}”` : ''}`;
+  els.rating.title = label;
+  els.rating.setAttribute('aria-label', label);
 }
 
 async function loadAgents() {
@@ -1095,6 +1109,9 @@ function renderDetails(c) {
     ['Chat started', c.created_at ? formatFull(c.created_at) : '—'],
     ['Status', c.status === 'open' ? 'Open' : 'Closed'],
     ['Assignee', c.assignee?.name ?? 'Unassigned'],
+    ['Rating', c.rating ? `${c.rating.rating} of 5` : '—'],
+    ...(c.rating?.comment ? [['Comment', c.rating.comment]] : []),
+    ...(v.external_id ? [['Site user id', v.external_id]] : []),
     ['Chat id', h('code', {}, c.id)],
   ];
   els.detailsList.replaceChildren(...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));

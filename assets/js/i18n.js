@@ -4,6 +4,12 @@
 // go through Intl in the browser's own conventions (format.js).
 
 const en = {
+  'rating.prompt': 'How was this conversation?',
+  'rating.comment': 'Anything to add? (optional)',
+  'rating.star': '1 star',
+  'rating.stars': '{n} stars',
+  'rating.thanks': 'Thank you for your feedback!',
+  'rating.failed': 'Could not send your rating. Try again.',
   'team.online': "We're online",
   'team.away': "We're away right now. Leave a message and your email, and we'll get back to you.",
   'team.backAt': "We'll be back {when}.",
@@ -63,6 +69,12 @@ const en = {
 };
 
 const de = {
+  'rating.prompt': 'Wie war dieses Gespräch?',
+  'rating.comment': 'Möchten Sie etwas ergänzen? (freiwillig)',
+  'rating.star': '1 Stern',
+  'rating.stars': '{n} Sterne',
+  'rating.thanks': 'Vielen Dank für Ihr Feedback!',
+  'rating.failed': 'Ihre Bewertung konnte nicht gesendet werden. Bitte erneut versuchen.',
   'team.online': 'Wir sind online',
   'team.away': 'Wir sind gerade nicht da. Hinterlassen Sie eine Nachricht und Ihre E-Mail, wir melden uns.',
   'team.backAt': 'Wir sind {when} wieder da.',
@@ -122,6 +134,12 @@ const de = {
 };
 
 const fr = {
+  'rating.prompt': 'Comment s’est passée cette conversation ?',
+  'rating.comment': 'Quelque chose à ajouter ? (facultatif)',
+  'rating.star': '1 étoile',
+  'rating.stars': '{n} étoiles',
+  'rating.thanks': 'Merci pour votre avis !',
+  'rating.failed': 'Impossible d’envoyer votre note. Réessayez.',
   'team.online': 'Nous sommes en ligne',
   'team.away': 'Nous sommes absents pour le moment. Laissez un message et votre e-mail, nous vous répondrons.',
   'team.backAt': 'De retour {when}.',
@@ -181,6 +199,12 @@ const fr = {
 };
 
 const es = {
+  'rating.prompt': '¿Qué tal fue esta conversación?',
+  'rating.comment': '¿Algo que añadir? (opcional)',
+  'rating.star': '1 estrella',
+  'rating.stars': '{n} estrellas',
+  'rating.thanks': '¡Gracias por su opinión!',
+  'rating.failed': 'No se pudo enviar su valoración. Inténtelo de nuevo.',
   'team.online': 'Estamos en línea',
   'team.away': 'Ahora no estamos. Deje un mensaje y su correo y le responderemos.',
   'team.backAt': 'Volvemos {when}.',
@@ -240,6 +264,12 @@ const es = {
 };
 
 const pt = {
+  'rating.prompt': 'Como correu esta conversa?',
+  'rating.comment': 'Algo a acrescentar? (opcional)',
+  'rating.star': '1 estrela',
+  'rating.stars': '{n} estrelas',
+  'rating.thanks': 'Obrigado pela sua opinião!',
+  'rating.failed': 'Não foi possível enviar a sua avaliação. Tente de novo.',
   'team.online': 'Estamos online',
   'team.away': 'Neste momento não estamos. Deixe uma mensagem e o seu e-mail e respondemos depois.',
   'team.backAt': 'Voltamos {when}.',

@@ -1,7 +1,9 @@
 // visitor.js: the customer's chat page (`/`, and `/?embed=1` inside the widget iframe).
 // An anonymous visitor can write at once; the identity and the chat are created on the
-// first send. One tab per browser holds the long poll (Web Locks) and shares what it
-// receives with the other tabs (BroadcastChannel).
+// first send. A logged-in user of the host site (the widget passes its signed id by
+// postMessage, never in the URL) is signed in at once, with its chats from any device.
+// One tab per browser holds the long poll (Web Locks) and shares what it receives with
+// the other tabs (BroadcastChannel).
 
 import { createApi, randomId, store } from './api.js';
 import { localize, t, useVisitorLanguage } from './i18n.js';
@@ -24,7 +26,9 @@ localize();
 const theme = new URLSearchParams(location.search).get('theme');
 if (theme === 'light' || theme === 'dark') document.documentElement.dataset.theme = theme;
 
-/** The page's words about the team's availability and the visitor's details, in one place. */
+/** How long an embedded page waits for the widget to say who the user is. */
+const IDENTITY_WAIT_MS = 1500;
+
 const params = new URLSearchParams(location.search);
 const embed = params.get('embed') === '1';
 const $ = (id) => document.getElementById(id);
@@ -34,7 +38,7 @@ const els = {
   banner: $('closed-banner'), welcome: $('welcome'), scroller: $('scroller'), messages: $('messages'),
   pill: $('new-pill'), loadEarlier: $('load-earlier'), typing: $('typing'), form: $('composer'),
   textarea: $('message'), attach: $('attach'), file: $('file'), toast: $('toast'),
-  chat: document.querySelector('main.chat'), dropzone: $('dropzone'),
+  chat: document.querySelector('main.chat'), dropzone: $('dropzone'), rating: $('rating'),
   team: $('team-status'), teamText: $('team-status-text'), teamBack: $('team-status-back'),
   detailsTitle: $('details-title'),
 };
@@ -58,6 +62,17 @@ let team = null;
 let heldBack = false;
 /** The host page the visitor is on (the widget tells of navigation in single-page apps). */
 const host = { url: embed ? params.get('page') : location.href, referrer: embed ? params.get('ref') : document.referrer };
+/** The host site's user ({id, hash, name, email}) as the widget says; null: anonymous. */
+let identity = null;
+/** The widget's page, once it spoke: events about the chat go there and nowhere else. */
+let parentOrigin = null;
+/** Messages up to this seq were told to the widget (or were history). */
+let toldSeq = 0;
+/** The chat whose rating form shows, and whether it was sent. */
+let ratingFor = null;
+let ratingSent = false;
+/** Resolves once the widget told who the user is (or did not in time). */
+let identityKnown = Promise.resolve();
 
 const api = createApi({ getToken: () => session?.token ?? null });
 const conn = new Connection();
@@ -174,6 +189,27 @@ watchTeam({ api, everyS: params.get('status_every') ?? undefined, onChange: appl
 if (embed) {
   els.embedClose.hidden = false;
   els.embedClose.addEventListener('click', () => parent.postMessage({ type: 'parley:close' }, '*'));
+  let identified;
+  identityKnown = new Promise((resolve) => {
+    identified = resolve;
+    // An older widget says nothing: go on as anonymous; a late answer still signs in.
+    setTimeout(() => {
+      identified = null;
+      resolve();
+    }, IDENTITY_WAIT_MS);
+  });
+  addEventListener('message', (e) => {
+    if (e.source !== parent || e.data?.type !== 'parley:identity') return;
+    parentOrigin = e.origin;
+    const first = identified;
+    identified = null;
+    if (first) {
+      identity = validIdentity(e.data.identity);
+      first();
+    } else {
+      changeIdentity(validIdentity(e.data.identity));
+    }
+  });
   addEventListener('message', (e) => {
     if (e.source !== parent || e.data?.type !== 'parley:visibility') return;
     embedOpen = !!e.data.open;
@@ -201,6 +237,53 @@ function validSession(s) {
   return s && typeof s.token === 'string' && s.token ? s : null;
 }
 
+function validIdentity(u) {
+  if (!u || typeof u !== 'object' || typeof u.id !== 'string' || !u.id || typeof u.hash !== 'string') return null;
+  const text = (v) => (typeof v === 'string' && v ? v : undefined);
+  return { id: u.id, hash: u.hash, name: text(u.name), email: text(u.email) };
+}
+
+/**
+ * Makes the stored session that of `identity`: kept if it is that user's already; else
+ * dropped (another user's chats never show here, nor an anonymous visitor's) and, for a
+ * user, replaced by a sign-in with the site's signature.
+ */
+async function signIn() {
+  const bound = session?.external_id ?? null;
+  if (bound !== null && bound === identity?.id) return;
+  if (bound !== null || (identity && session)) forgetSession();
+  if (!identity) return;
+  const body = { external_id: identity.id, identity_hash: identity.hash, page_url: pageUrl() };
+  if (identity.name) body.name = identity.name;
+  if (identity.email) body.email = identity.email;
+  let res;
+  try {
+    res = await api.request('POST', '/visitors', { body });
+  } catch (err) {
+    if (err.status !== 422 || !(body.name || body.email)) throw err;
+    // A name or email the server refuses must not keep the user out.
+    delete body.name;
+    delete body.email;
+    res = await api.request('POST', '/visitors', { body });
+  }
+  session = { token: res.token, visitor: res.visitor, external_id: identity.id };
+  saveSession();
+}
+
+/** The widget signed another user in (or out) after the page loaded. */
+async function changeIdentity(next) {
+  if (next?.id === identity?.id && next?.hash === identity?.hash) return;
+  identity = next;
+  try {
+    await signIn();
+  } catch (err) {
+    console.warn('parley: could not sign in the site user', err);
+  }
+  // What the form requires depends on what is known of the visitor now.
+  if (team) applyTeam(team);
+  resume();
+}
+
 function saveSession() {
   if (session) store.set(SESSION_KEY, session);
   else store.remove(SESSION_KEY);
@@ -208,6 +291,14 @@ function saveSession() {
 
 /** On load: show the conversation this browser already has, if any. Nothing is created. */
 async function resume() {
+  await identityKnown;
+  try {
+    await signIn();
+  } catch (err) {
+    console.warn('parley: could not sign in the site user', err);
+  }
+  // What the form requires depends on what is known of the visitor now.
+  if (team) applyTeam(team);
   if (!session) {
     if (outbox.waiting) outbox.flush();
     return;
@@ -273,6 +364,10 @@ function ensureSession() {
   session ??= validSession(store.get(SESSION_KEY));
   if (session) return Promise.resolve(session);
   sessionPromise ??= (async () => {
+    if (identity) {
+      await signIn();
+      if (session) return session;
+    }
     const name = els.detailsForm.elements.name.value.trim();
     const email = els.detailsForm.elements.email.value.trim();
     const body = { page_url: pageUrl() };
@@ -412,6 +507,88 @@ function openChat(c) {
 function updateChat(c) {
   chat = c;
   els.banner.hidden = c.status !== 'closed';
+  renderRating(c);
+}
+
+// ---- rating ------------------------------------------------------------------------
+
+/** After a chat is closed: five buttons [data-rating] and a comment, then a thank-you. */
+function renderRating(c) {
+  const offer = c.status === 'closed' && (!c.rating || (ratingFor === c.id && ratingSent));
+  if (!offer) {
+    els.rating.hidden = true;
+    els.rating.replaceChildren();
+    ratingFor = null;
+    return;
+  }
+  if (ratingFor === c.id) return;
+  ratingFor = c.id;
+  ratingSent = false;
+  const prompt = document.createElement('p');
+  prompt.className = 'rating__prompt';
+  prompt.id = 'rating-prompt';
+  prompt.textContent = t('rating.prompt');
+  const comment = document.createElement('textarea');
+  comment.name = 'rating-comment';
+  comment.className = 'rating__comment';
+  comment.rows = 2;
+  comment.maxLength = 1000;
+  comment.placeholder = t('rating.comment');
+  comment.setAttribute('aria-label', t('rating.comment'));
+  const stars = document.createElement('div');
+  stars.className = 'rating__stars';
+  stars.setAttribute('role', 'group');
+  stars.setAttribute('aria-labelledby', 'rating-prompt');
+  for (let n = 1; n <= 5; n += 1) {
+    const star = document.createElement('button');
+    star.type = 'button';
+    star.className = 'rating__star';
+    star.dataset.rating = String(n);
+    star.textContent = '★';
+    star.setAttribute('aria-label', t(n === 1 ? 'rating.star' : 'rating.stars', { n }));
+    star.addEventListener('click', () => sendRating(c.id, n, comment.value));
+    stars.appendChild(star);
+  }
+  els.rating.replaceChildren(prompt, stars, comment);
+  els.rating.hidden = false;
+}
+
+async function sendRating(chatId, rating, comment) {
+  const buttons = els.rating.querySelectorAll('button');
+  for (const b of buttons) b.disabled = true;
+  try {
+    const body = { rating };
+    if (comment.trim()) body.comment = comment.trim();
+    await api.request('POST', `/chats/${chatId}/rating`, { body });
+  } catch (err) {
+    // 409: rated already (another tab or device): thank all the same.
+    if (err.status !== 409) {
+      for (const b of buttons) b.disabled = false;
+      toast(t('rating.failed'));
+      return;
+    }
+  }
+  if (ratingFor !== chatId) return;
+  ratingSent = true;
+  const thanks = document.createElement('p');
+  thanks.className = 'rating__thanks';
+  thanks.setAttribute('data-rating-thanks', '');
+  thanks.textContent = t('rating.thanks');
+  els.rating.replaceChildren(thanks);
+}
+
+/** Tells the widget's page of each new message (`Parley.on('message')`), only that page. */
+function tellParent(messages) {
+  if (!embed || !parentOrigin) return;
+  for (const m of messages) {
+    if (m.seq <= toldSeq || m.private) continue;
+    toldSeq = m.seq;
+    const message = {
+      id: m.id, chat_id: m.chat_id, seq: m.seq, sender: m.sender, event: m.event ?? null,
+      author: m.author?.name ?? null, body: m.body, created_at: m.created_at,
+    };
+    parent.postMessage({ type: 'parley:message', message }, parentOrigin);
+  }
 }
 
 // ---- live updates ----------------------------------------------------------------
@@ -463,6 +640,7 @@ async function loadLatest(me) {
   updateChat(c);
   list.add(page.messages);
   me.cursor = Math.max(me.cursor, c.last_seq);
+  toldSeq = Math.max(toldSeq, c.last_seq);
   els.loadEarlier.hidden = !page.has_more;
   applyMarkers(page);
   render('bottom');
@@ -505,6 +683,7 @@ function applyPoll(me, res) {
   if (live !== me || !res) return;
   if (res.next > me.cursor) me.cursor = res.next;
   list.add(res.messages);
+  tellParent(res.messages);
   if (res.chat) updateChat(res.chat);
   applyMarkers(res);
   render();
@@ -629,8 +808,10 @@ function asks() {
   return { name: prechat.ask_name, email: away ? 'required' : prechat.ask_email };
 }
 
+/** Whether the visitor's `name` or `email` is known already: saved, or given by the site
+ *  that signed the visitor in (the pre-chat form skips what the host page told us). */
 function known(field) {
-  return !!session?.visitor?.[field];
+  return !!(session?.visitor?.[field] || identity?.[field]);
 }
 
 /** The field still missing before a first message may go, if any. */
@@ -713,8 +894,8 @@ function applyTeam(config) {
 
   const a = asks();
   const f = els.detailsForm.elements;
-  f.email.required = a.email === 'required';
-  f.name.required = a.name === 'required';
+  f.email.required = a.email === 'required' && !known('email');
+  f.name.required = a.name === 'required' && !known('name');
   const required = f.email.required || f.name.required;
   els.detailsTitle.replaceChildren(
     !online ? t('details.titleAway') : required ? t('details.titleRequired') : t('details.title'),

@@ -136,6 +136,67 @@ pub fn parse_page_url(raw: &str) -> Option<String> {
     (is_web && url.len() <= 2048 && !url.chars().any(char::is_control)).then(|| url.to_string())
 }
 
+/// Longest `external_id`, in bytes.
+pub const MAX_EXTERNAL_ID_BYTES: usize = 256;
+
+/// The host site's id for a logged-in visitor: 1–256 bytes, no control characters, kept
+/// exactly as sent (the site signs these very bytes, so nothing is trimmed or folded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalId(String);
+
+impl ExternalId {
+    pub fn parse(raw: String) -> Result<Self, DomainError> {
+        if raw.is_empty() || raw.len() > MAX_EXTERNAL_ID_BYTES {
+            return Err(DomainError::invalid(format!(
+                "external_id must be 1-{MAX_EXTERNAL_ID_BYTES} bytes"
+            )));
+        }
+        if raw.chars().any(char::is_control) || text::has_bidi_control(&raw) {
+            return Err(DomainError::invalid(
+                "external_id must not contain control characters",
+            ));
+        }
+        Ok(Self(raw))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Longest rating comment, in characters.
+pub const MAX_RATING_COMMENT_CHARS: usize = 1000;
+
+/// A visitor's rating of a chat: 1–5, with an optional comment of at most 1000 characters
+/// (empty or white space only counts as none; no NUL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRating {
+    pub rating: i64,
+    pub comment: Option<String>,
+}
+
+impl NewRating {
+    pub fn parse(rating: i64, comment: Option<String>) -> Result<Self, DomainError> {
+        if !(1..=5).contains(&rating) {
+            return Err(DomainError::invalid("rating must be 1, 2, 3, 4 or 5"));
+        }
+        let comment = comment.filter(|c| !c.trim().is_empty());
+        if let Some(comment) = &comment {
+            if comment.chars().count() > MAX_RATING_COMMENT_CHARS {
+                return Err(DomainError::invalid(format!(
+                    "comment must be at most {MAX_RATING_COMMENT_CHARS} characters"
+                )));
+            }
+            if text::has_nul(comment) {
+                return Err(DomainError::invalid(
+                    "comment must not contain NUL characters",
+                ));
+            }
+        }
+        Ok(Self { rating, comment })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +272,29 @@ mod tests {
     fn passwords_must_be_long_enough() {
         assert!(parse_password("short").is_err());
         assert!(parse_password("long enough pass").is_ok());
+    }
+
+    #[test]
+    fn external_ids_are_kept_verbatim_within_their_limits() {
+        assert_eq!(ExternalId::parse(" 42 ".into()).unwrap().as_str(), " 42 ");
+        assert!(ExternalId::parse("x".repeat(256)).is_ok());
+        assert!(ExternalId::parse("x".repeat(257)).is_err());
+        assert!(ExternalId::parse(String::new()).is_err());
+        assert!(ExternalId::parse("a\nb".into()).is_err());
+        assert!(ExternalId::parse("\u{202E}42".into()).is_err());
+    }
+
+    #[test]
+    fn ratings_are_one_to_five_with_a_short_comment() {
+        assert!(NewRating::parse(0, None).is_err());
+        assert!(NewRating::parse(6, None).is_err());
+        assert_eq!(
+            NewRating::parse(5, Some("  ".into())).unwrap().comment,
+            None
+        );
+        assert!(NewRating::parse(1, Some("é".repeat(1000))).is_ok());
+        assert!(NewRating::parse(1, Some("é".repeat(1001))).is_err());
+        assert!(NewRating::parse(3, Some("a\u{0}".into())).is_err());
     }
 
     #[test]

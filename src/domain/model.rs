@@ -103,6 +103,10 @@ pub struct Visitor {
     /// its page sent. Shown to agents; `null` in a visitor's own chat objects.
     #[schema(required = true)]
     pub context: Option<VisitorContext>,
+    /// The host site's id for this visitor, when the site vouched for it (identity
+    /// verification); `null` for an anonymous visitor.
+    #[schema(required = true)]
+    pub external_id: Option<String>,
 }
 
 /// A member of the support staff.
@@ -213,9 +217,22 @@ pub struct Chat {
     /// (ext) The calling agent is `@mentioned` in a private note here that it has not read
     /// yet. Always false for the chat's visitor.
     pub mentioned: bool,
+    /// The visitor's rating of the chat, once it gave one (after the chat was closed).
+    #[schema(required = true)]
+    pub rating: Option<Rating>,
     /// Read markers; sent in poll answers as `read`, not as part of the chat.
     #[serde(skip)]
     pub read: ReadMarkers,
+}
+
+/// A visitor's rating of a closed chat.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
+pub struct Rating {
+    /// 1 (poor) to 5 (excellent).
+    #[schema(minimum = 1, maximum = 5)]
+    pub rating: i64,
+    #[schema(required = true)]
+    pub comment: Option<String>,
 }
 
 /// Read markers of both sides of a chat.

@@ -16,8 +16,8 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::domain::{Chat, Message, ReadMarkers, Typing};
 use crate::http::api::{
-    agents, attachments, canned, chats, docs, health, inbox, mail, messages, metrics, search,
-    settings, visitors, webhooks,
+    agents, attachments, canned, chats, docs, health, inbox, mail, messages, metrics, ratings,
+    search, settings, visitors, webhooks,
 };
 use crate::http::conn_limit::HEALTH_PATH;
 use crate::http::routes::{Access, Route, Verb, ROUTES};
@@ -54,11 +54,14 @@ pub const AGENT_TOKEN: &str = "agent_token";
         mail::unsubscribe,
         mail::send_transcript,
         mail::list_mail,
+        visitors::export_visitor,
+        visitors::delete_visitor,
         chats::create_chat,
         chats::list_chats,
         chats::my_chat,
         chats::get_chat,
         chats::update_chat,
+        ratings::rate_chat,
         messages::send_message,
         messages::list_messages,
         messages::set_typing,
@@ -83,7 +86,12 @@ pub const AGENT_TOKEN: &str = "agent_token";
         canned::delete_canned,
         search::search_messages,
     ),
-    components(schemas(ErrorBody, visitors::VisitorContact, chats::NewChat)),
+    components(schemas(
+        ErrorBody,
+        visitors::VisitorContact,
+        visitors::NewVisitorRequest,
+        chats::NewChat
+    )),
     tags(
         (name = "visitors", description = "Customers: anonymous or named, each with its own token."),
         (name = "chats", description = "Conversations between one visitor and the agents."),
@@ -178,6 +186,9 @@ pub enum WebhookEvent {
     ChatCreated,
     #[schema(rename = "chat.closed")]
     ChatClosed,
+    /// An erasure: `{visitor_id, chat_ids}`, nothing personal.
+    #[schema(rename = "visitor.deleted")]
+    VisitorDeleted,
 }
 
 /// The document, built once.
@@ -252,7 +263,7 @@ pub fn operation_mut<'a>(
 fn complete(operation: &mut Operation, route: &Route) {
     let schemes: &[&str] = match route.access {
         Access::Public => &[],
-        Access::Visitor => &[VISITOR_TOKEN],
+        Access::Visitor | Access::Owner => &[VISITOR_TOKEN],
         Access::OwnerOrAgent => &[VISITOR_TOKEN, AGENT_TOKEN],
         Access::Agent | Access::Admin => &[AGENT_TOKEN],
     };
@@ -273,7 +284,7 @@ fn complete(operation: &mut Operation, route: &Route) {
     }
     if matches!(
         route.access,
-        Access::Visitor | Access::Agent | Access::Admin
+        Access::Visitor | Access::Owner | Access::Agent | Access::Admin
     ) {
         shared.push(("403", "Forbidden"));
     }
@@ -494,6 +505,7 @@ mod tests {
                 page_url: None,
                 created_at: "t".into(),
                 context: None,
+                external_id: None,
             },
             assignee: None,
             created_at: "t".into(),
@@ -504,6 +516,7 @@ mod tests {
             unread_by_visitor: 0,
             labels: Vec::new(),
             mentioned: false,
+            rating: None,
             read: ReadMarkers::default(),
         }
     }

@@ -7,8 +7,8 @@ use actix_web::http::Method;
 use actix_web::{web, HttpResponse, ResponseError};
 
 use crate::http::api::{
-    agents, attachments, canned, chats, docs, health, inbox, mail, messages, metrics, search,
-    settings, visitors, webhooks,
+    agents, attachments, canned, chats, docs, health, inbox, mail, messages, metrics, ratings,
+    search, settings, visitors, webhooks,
 };
 use crate::http::error::ApiError;
 use crate::http::{assets, held_request};
@@ -22,6 +22,8 @@ pub enum Access {
     Visitor,
     /// The visitor the chat belongs to, or any agent.
     OwnerOrAgent,
+    /// Only the visitor the chat belongs to (agents: `403`).
+    Owner,
     Agent,
     Admin,
 }
@@ -157,6 +159,12 @@ pub const ROUTES: &[Route] = &[
     api(Post, "/api/v1/unsubscribe", Public, || {
         web::route().to(mail::unsubscribe)
     }),
+    api(Get, "/api/v1/visitors/{id}/export", Admin, || {
+        web::route().to(visitors::export_visitor)
+    }),
+    api(Delete, "/api/v1/visitors/{id}", Admin, || {
+        web::route().to(visitors::delete_visitor)
+    }),
     api(Post, "/api/v1/chats", Visitor, || {
         web::route().to(chats::create_chat)
     }),
@@ -180,6 +188,9 @@ pub const ROUTES: &[Route] = &[
     }),
     api(Post, "/api/v1/chats/{id}/transcript", OwnerOrAgent, || {
         web::route().to(mail::send_transcript)
+    }),
+    api(Post, "/api/v1/chats/{id}/rating", Owner, || {
+        web::route().to(ratings::rate_chat)
     }),
     api(Post, "/api/v1/chats/{id}/attachments", OwnerOrAgent, || {
         web::route().to(attachments::upload_attachment)

@@ -22,10 +22,12 @@ use crate::services::agents::{self, AgentService, NewAgent};
 use crate::services::auth::{self, Sessions};
 use crate::services::bus::Bus;
 use crate::services::chats::ChatService;
+use crate::services::identity::Identity;
 use crate::services::limits::Limits;
 use crate::services::mail::{self, Mail, MailService};
 use crate::services::messages::MessageService;
 use crate::services::presence::Presence;
+use crate::services::privacy::PrivacyService;
 use crate::services::retention;
 use crate::services::settings::SettingsService;
 use crate::services::upload_limits::{UploadLimits, UploadPolicy};
@@ -48,6 +50,7 @@ impl Application {
         if let Err(e) = conn_limit::raise_open_files_limit() {
             log::warn!("could not raise the open-files limit: {e}");
         }
+        let identity = Identity::new(config.identity_secret.as_deref(), config.identity_required)?;
         let store = Store::open_configured(&config).await?;
         ensure_first_admin(&store, &config).await?;
         let listener = TcpListener::bind(&config.addr)?;
@@ -63,7 +66,8 @@ impl Application {
         let webhooks = Webhooks::load(&store).await?;
         let mail = Mail::load(&store, &config, port).await?;
         let bus = Bus::new(&store);
-        let sessions = Sessions::new(store.clone(), hub.clone(), bus.clone());
+        let sessions = Sessions::new(store.clone(), hub.clone(), bus.clone())
+            .verified_visitors_only(identity.required());
         let forget = sessions.clone();
         bus.start(
             &store,
@@ -93,7 +97,9 @@ impl Application {
             limits.clone(),
             config.session_lifetime(),
         );
-        let visitors = VisitorService::new(store.clone(), sessions.clone(), limits.clone());
+        let visitors =
+            VisitorService::new(store.clone(), sessions.clone(), limits.clone(), identity);
+        let privacy = PrivacyService::new(store.clone(), sessions.clone(), webhooks.clone());
         let presence = Presence::new(store.clone(), Duration::from_secs(config.presence_window));
         let settings = SettingsService::new(store.clone(), presence.clone());
         let mail_service = MailService::new(store.clone(), mail.clone(), limits.clone());
@@ -163,6 +169,7 @@ impl Application {
             web::Data::new(presence),
             web::Data::new(settings),
             web::Data::new(mail_service),
+            web::Data::new(privacy),
         );
         let on_connect = connections.map(|c| c.on_connect_fn());
         let server = HttpServer::new(move || {
@@ -180,6 +187,7 @@ impl Application {
                 .app_data(data.10.clone())
                 .app_data(data.11.clone())
                 .app_data(data.12.clone())
+                .app_data(data.13.clone())
                 .app_data(body_deadline)
                 .app_data(params::json_config())
                 .app_data(web::QueryConfig::default().error_handler(params::query_error))

@@ -377,6 +377,7 @@ mod tests {
             page_url: None,
             created_at: String::new(),
             context: None,
+            external_id: None,
         };
         let message = Message {
             id: format!("m{seq}"),
@@ -404,6 +405,7 @@ mod tests {
             unread_by_visitor: 0,
             labels: Vec::new(),
             mentioned: false,
+            rating: None,
             read: Default::default(),
         };
         Published {

@@ -146,7 +146,7 @@ impl SessionCache {
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         entries.retain(|_, (owner, _, _)| match owner {
-            Owner::Visitor { id } | Owner::Agent { id, .. } => id != owner_id,
+            Owner::Visitor { id, .. } | Owner::Agent { id, .. } => id != owner_id,
         });
     }
 }
@@ -158,6 +158,9 @@ pub struct Sessions {
     hub: Hub,
     bus: Bus,
     cache: Arc<SessionCache>,
+    /// With identity verification required, a visitor the host site did not vouch for is
+    /// refused here, on every request: its token works nowhere (not only at creation).
+    verified_visitors_only: bool,
 }
 
 impl Sessions {
@@ -167,7 +170,14 @@ impl Sessions {
             hub,
             bus,
             cache: Arc::default(),
+            verified_visitors_only: false,
         }
+    }
+
+    /// Refuses the tokens of visitors without a verified identity (`--identity-required`).
+    pub fn verified_visitors_only(mut self, only: bool) -> Self {
+        self.verified_visitors_only = only;
+        self
     }
 
     /// The live owner of a token hash, or `Unauthorized`.
@@ -188,7 +198,10 @@ impl Sessions {
             }
         };
         Ok(match owner {
-            Owner::Visitor { id } => Caller::Visitor { id },
+            Owner::Visitor {
+                verified: false, ..
+            } if self.verified_visitors_only => return Err(DomainError::Unauthorized),
+            Owner::Visitor { id, .. } => Caller::Visitor { id },
             Owner::Agent { id, role } => Caller::Agent { id, role },
         })
     }

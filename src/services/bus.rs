@@ -126,6 +126,20 @@ impl Bus {
     }
 }
 
+/// Tells every running instance, when `db`'s transaction commits, that these tokens were
+/// revoked, from a process that has no bus of its own (the CLI): their held polls end at
+/// once. (The session epoch, moved in the same transaction, empties the session caches.)
+pub fn revoked_in(db: &Db, tokens: &[[u8; 32]]) -> Result<(), DomainError> {
+    let origin = rand::random::<u64>();
+    for chunk in tokens.chunks(MAX_REVOKED_PER_SIGNAL) {
+        let signal = Signal::Revoked {
+            tokens: chunk.to_vec(),
+        };
+        db.notify(&signal.encode(origin))?;
+    }
+    Ok(())
+}
+
 /// Sends queued signals in order, many per round trip.
 async fn send_signals(store: Store, origin: u64, mut queue: mpsc::Receiver<Signal>) {
     let mut batch = Vec::with_capacity(BATCH);

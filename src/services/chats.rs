@@ -7,7 +7,9 @@ use std::time::Duration;
 use futures_util::future::LocalBoxFuture;
 
 use crate::domain::context::ContextUpdate;
-use crate::domain::{self, Caller, Chat, ChatStatus, DomainError, Labels, MessageBody, Sender};
+use crate::domain::{
+    self, Caller, Chat, ChatStatus, DomainError, Labels, MessageBody, NewRating, Rating, Sender,
+};
 use crate::poll::{Hub, Parked, PollSlot, Watch, Woken};
 use crate::services::access::{chat_for, for_visitor, visible_chat};
 use crate::services::bus::Bus;
@@ -17,7 +19,7 @@ use crate::services::visitors::record_context_in;
 use crate::services::webhooks::Webhooks;
 use crate::store::chats::{self, Filter};
 use crate::store::messages::NewMessage;
-use crate::store::{agents, messages, Store};
+use crate::store::{agents, messages, ratings, Store};
 
 /// Most chats one visitor may open over its lifetime; a brake on scripted abuse.
 pub const MAX_CHATS_PER_VISITOR: i64 = 50;
@@ -292,6 +294,37 @@ impl ChatService {
             self.mail.wake();
         }
         Ok(chat)
+    }
+
+    /// The chat's visitor rates it, once, after it was closed. The rating counts for the
+    /// chat's assignee at this moment. A chat still open, or rated already: `Conflict`.
+    pub async fn rate(
+        &self,
+        caller: &Caller,
+        chat_id: String,
+        rating: NewRating,
+    ) -> Result<Rating, DomainError> {
+        caller.require_visitor()?;
+        let caller = caller.clone();
+        self.store
+            .write(move |db| {
+                let access = visible_chat(db, &chat_id, &caller)?;
+                if access.status != ChatStatus::Closed {
+                    return Err(DomainError::Conflict(
+                        "a chat can be rated once it is closed".into(),
+                    ));
+                }
+                let chat = chats::find_bare(db, &chat_id)?.ok_or(DomainError::NotFound)?;
+                let assignee = chat.assignee.map(|a| a.id);
+                if !ratings::insert(db, &chat_id, &rating, assignee.as_deref(), &domain::now())? {
+                    return Err(DomainError::Conflict("this chat is rated already".into()));
+                }
+                Ok(Rating {
+                    rating: rating.rating,
+                    comment: rating.comment,
+                })
+            })
+            .await
     }
 
     /// The agents' inbox poll: the chats with a message whose `seq > after`, most recent

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::domain::context::ContextUpdate;
 use crate::domain::{self, Caller, DomainError, Visitor};
 use crate::services::auth::{new_token, Sessions};
+use crate::services::identity::{Claim, Identity};
 use crate::services::limits::Limits;
 use crate::store::{tokens, visitors, Db, Store};
 
@@ -53,25 +54,41 @@ pub struct VisitorService {
     store: Store,
     sessions: Sessions,
     limits: Arc<Limits>,
+    identity: Identity,
+}
+
+/// A visitor that [`VisitorService::create`] made or found, with a new token.
+pub struct Created {
+    pub visitor: Visitor,
+    /// Shown only now.
+    pub token: String,
+    /// False when a verified `external_id` named a visitor that already existed.
+    pub new: bool,
 }
 
 impl VisitorService {
-    pub fn new(store: Store, sessions: Sessions, limits: Arc<Limits>) -> Self {
+    pub fn new(store: Store, sessions: Sessions, limits: Arc<Limits>, identity: Identity) -> Self {
         Self {
             store,
             sessions,
             limits,
+            identity,
         }
     }
 
-    /// A new visitor and its token (shown only now).
+    /// A new visitor and its token; or, for a verified `external_id` that already has a
+    /// visitor, that visitor (its name and email updated from `contact`) and a new token
+    /// for it: the same chats on every device. A claim is never joined to an anonymous
+    /// visitor the caller may already have: its history stays where it was.
     pub async fn create(
         &self,
         ip: IpAddr,
         contact: Contact,
         page_url: Option<&str>,
-    ) -> Result<(Visitor, String), DomainError> {
+        claim: Claim,
+    ) -> Result<Created, DomainError> {
         self.limits.check_new_visitor(ip)?;
+        let external_id = self.identity.verify(&claim)?;
         let (name, email) = contact.validated()?;
         let visitor = Visitor {
             id: domain::new_id(),
@@ -80,24 +97,41 @@ impl VisitorService {
             page_url: page_url.and_then(domain::parse_page_url),
             created_at: domain::now(),
             context: None,
+            external_id: external_id.map(|id| id.as_str().to_string()),
         };
         let token = new_token("visitor");
-        let stored = visitor.clone();
         self.store
             .write(move |db| {
-                visitors::insert(db, &stored)?;
+                let new = visitors::insert(db, &visitor)?;
+                let visitor = match (new, &visitor.external_id) {
+                    (false, Some(external_id)) => {
+                        let known = visitors::find_by_external_id(db, external_id)?
+                            .ok_or(DomainError::NotFound)?;
+                        visitors::update_contact(
+                            db,
+                            &known.id,
+                            visitor.name.as_deref(),
+                            visitor.email.as_deref(),
+                        )?;
+                        visitors::find(db, &known.id)?.ok_or(DomainError::NotFound)?
+                    }
+                    _ => visitor,
+                };
                 tokens::insert(
                     db,
                     &token.hash,
                     "visitor",
-                    &stored.id,
-                    &stored.created_at,
+                    &visitor.id,
+                    &domain::now(),
                     None,
                 )?;
-                Ok(())
+                Ok(Created {
+                    visitor,
+                    token: token.token,
+                    new,
+                })
             })
-            .await?;
-        Ok((visitor, token.token))
+            .await
     }
 
     pub async fn me(&self, caller: &Caller) -> Result<Visitor, DomainError> {

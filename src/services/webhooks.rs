@@ -35,7 +35,12 @@ use crate::store::webhooks::{self as queue, Head, NewDelivery, Webhook};
 use crate::store::{Backend, Db, Store};
 
 /// The events a webhook can subscribe to.
-pub const EVENTS: [&str; 3] = ["message.created", "chat.created", "chat.closed"];
+pub const EVENTS: [&str; 4] = [
+    "message.created",
+    "chat.created",
+    "chat.closed",
+    "visitor.deleted",
+];
 /// Longest accepted webhook URL, in bytes.
 pub const MAX_URL_BYTES: usize = 2048;
 /// Longest accepted caller-chosen secret, in bytes.
@@ -194,6 +199,14 @@ impl Webhooks {
         Ok(webhooks)
     }
 
+    /// A handle that looks for subscribers at every enqueue, for a process that does not
+    /// track them (the CLI). Running servers' workers send what it queues.
+    pub fn always_looking() -> Self {
+        let webhooks = Self::default();
+        webhooks.inner.shared.store(true, Ordering::SeqCst);
+        webhooks
+    }
+
     /// Whether an enqueue must look for subscribers.
     fn may_have_subscribers(&self) -> bool {
         self.inner.active.load(Ordering::SeqCst) || self.inner.shared.load(Ordering::SeqCst)
@@ -303,6 +316,23 @@ impl Webhooks {
             fields([
                 ("chat_id", json!(message.chat_id)),
                 ("message", json!(message)),
+            ])
+        })
+        .map(drop)
+    }
+
+    /// `visitor.deleted`, after an erasure: `{…, visitor_id, chat_ids}` and nothing personal.
+    /// Its queue is keyed by the visitor's id (it concerns no single chat).
+    pub fn visitor_deleted(
+        &self,
+        db: &Db,
+        visitor_id: &str,
+        chat_ids: &[String],
+    ) -> Result<(), DomainError> {
+        self.enqueue(db, "visitor.deleted", visitor_id, || {
+            fields([
+                ("visitor_id", json!(visitor_id)),
+                ("chat_ids", json!(chat_ids)),
             ])
         })
         .map(drop)

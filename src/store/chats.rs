@@ -1,6 +1,6 @@
 //! Queries on chats, including the joined view the API returns.
 
-use crate::domain::{Chat, ChatStatus, ReadMarkers};
+use crate::domain::{Chat, ChatStatus, Rating, ReadMarkers};
 use crate::store::sql::{Db, DbResult, Param, Row};
 use crate::store::{agents, messages, visitors};
 
@@ -8,14 +8,16 @@ use crate::store::{agents, messages, visitors};
 /// for a chat and its labels. (`string_agg` is SQLite's too since 3.44; ours is bundled.)
 const SELECT: &str = "SELECT c.id, c.status, c.created_at, c.last_seq, c.last_message_at,
         c.unread_for_agents, c.unread_for_visitor,
-        v.id, v.name, v.email, v.page_url, v.created_at, v.context,
+        v.id, v.name, v.email, v.page_url, v.created_at, v.context, v.external_id,
         a.id, a.name, a.email, a.role, a.disabled, a.created_at, a.availability,
         a.email_notifications,
         c.visitor_read_seq, c.agent_read_seq,
-        (SELECT string_agg(l.label, '\n') FROM chat_labels l WHERE l.chat_id = c.id)
+        (SELECT string_agg(l.label, '\n') FROM chat_labels l WHERE l.chat_id = c.id),
+        r.rating, r.comment
     FROM chats c
     JOIN visitors v ON v.id = c.visitor_id
-    LEFT JOIN agents a ON a.id = c.assignee_id";
+    LEFT JOIN agents a ON a.id = c.assignee_id
+    LEFT JOIN chat_ratings r ON r.chat_id = c.id";
 
 /// Where [`SELECT`]'s visitor, agent and trailing columns start.
 const VISITOR_AT: usize = 7;
@@ -24,6 +26,7 @@ const TAIL_AT: usize = AGENT_AT + agents::WIDTH;
 
 fn from_row(row: &Row) -> DbResult<Chat> {
     let assignee_id: Option<String> = row.get(AGENT_AT)?;
+    let rating: Option<i64> = row.get(TAIL_AT + 3)?;
     Ok(Chat {
         id: row.get(0)?,
         status: row.get(1)?,
@@ -44,6 +47,13 @@ fn from_row(row: &Row) -> DbResult<Chat> {
         },
         labels: split_labels(row.get(TAIL_AT + 2)?),
         mentioned: false,
+        rating: match rating {
+            Some(rating) => Some(Rating {
+                rating,
+                comment: row.get(TAIL_AT + 4)?,
+            }),
+            None => None,
+        },
     })
 }
 
@@ -179,6 +189,20 @@ pub fn current_for_visitor(db: &Db, visitor_id: &str) -> DbResult<Option<Chat>> 
         &[&visitor_id],
     )?
     .pop())
+}
+
+/// Every chat of a visitor, oldest first (for its export).
+pub fn all_for_visitor(db: &Db, visitor_id: &str) -> DbResult<Vec<Chat>> {
+    query(db, "WHERE c.visitor_id = ?1 ORDER BY c.id", &[&visitor_id])
+}
+
+/// The ids of a visitor's chats.
+pub fn ids_for_visitor(db: &Db, visitor_id: &str) -> DbResult<Vec<String>> {
+    db.query_map(
+        "SELECT id FROM chats WHERE visitor_id = ?1",
+        &[&visitor_id],
+        |r| r.get(0),
+    )
 }
 
 pub fn open_id_for_visitor(db: &Db, visitor_id: &str) -> DbResult<Option<String>> {

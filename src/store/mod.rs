@@ -12,6 +12,7 @@ pub mod mail;
 pub mod mentions;
 pub mod messages;
 pub mod postgres;
+pub mod ratings;
 pub mod search;
 pub mod settings;
 pub mod sql;
@@ -38,7 +39,7 @@ pub use writer::Writer;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// `PRAGMA user_version` of a database that has [`SCHEMA`]; bump it with each migration.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 /// Ordered migrations: `MIGRATIONS[i]` takes a database from version `i + 1` to `i + 2`.
 const MIGRATIONS: &[&str] = &[
@@ -51,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/8_mentions.sql"),
     include_str!("migrations/9_availability.sql"),
     include_str!("migrations/10_mail.sql"),
+    include_str!("migrations/11_identity_ratings.sql"),
 ];
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
@@ -428,6 +430,25 @@ impl Direct {
                 Ok(value)
             }
         }
+    }
+
+    /// Makes deleted data leave the disk, as [`Store::scrub`] does for a running server:
+    /// merges the search index, frees the deleted pages and empties the write-ahead log.
+    /// With a server running beside it, the log is emptied only if no reader holds it, and
+    /// the server's own checkpoints finish the work within a second. On PostgreSQL that is
+    /// the server's (auto)vacuum's work.
+    pub fn scrub(&mut self) -> Result<(), Box<dyn std::error::Error>> {
+        let Direct::Sqlite(conn) = self else {
+            return Ok(());
+        };
+        conn.execute_batch("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")?;
+        {
+            let mut vacuum = conn.prepare("PRAGMA incremental_vacuum")?;
+            let mut rows = vacuum.query([])?;
+            while rows.next()?.is_some() {}
+        }
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
     }
 
     /// Runs a read-only `job`.

@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations_postgres/4_mentions.sql"),
     include_str!("migrations_postgres/5_availability.sql"),
     include_str!("migrations_postgres/6_mail.sql"),
+    include_str!("migrations_postgres/7_identity_ratings.sql"),
 ];
 
 /// The version a migrated database has.

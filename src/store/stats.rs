@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::store::ratings::{self, AgentRatings};
 use crate::store::sql::{Backend, Db, DbResult};
 
 #[derive(Debug, Serialize)]
@@ -18,6 +19,29 @@ pub struct Stats {
     pub database_bytes: i64,
     /// How many chats carry each label.
     pub labels: BTreeMap<String, i64>,
+    /// The visitors' ratings of closed chats.
+    pub ratings: RatingStats,
+}
+
+/// Ratings in all and per agent (the chat's assignee when it was rated).
+#[derive(Debug, Serialize)]
+pub struct RatingStats {
+    pub count: i64,
+    /// `null` with no rating yet.
+    pub average: Option<f64>,
+    pub by_agent: Vec<AgentRatings>,
+}
+
+impl RatingStats {
+    fn from(by_agent: Vec<AgentRatings>) -> Self {
+        let count: i64 = by_agent.iter().map(|a| a.count).sum();
+        let sum: f64 = by_agent.iter().map(|a| a.average * a.count as f64).sum();
+        Self {
+            count,
+            average: (count > 0).then(|| sum / count as f64),
+            by_agent,
+        }
+    }
 }
 
 pub fn collect(db: &Db) -> DbResult<Stats> {
@@ -40,6 +64,7 @@ pub fn collect(db: &Db) -> DbResult<Stats> {
             )?
             .into_iter()
             .collect(),
+        ratings: RatingStats::from(ratings::by_agent(db)?),
     })
 }
 

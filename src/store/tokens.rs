@@ -6,8 +6,15 @@ use crate::store::sql::{Db, DbError, DbResult};
 /// Who a token belongs to, as the database knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Owner {
-    Visitor { id: String },
-    Agent { id: String, role: Role },
+    /// `verified`: the host site vouched for the visitor (it has an `external_id`).
+    Visitor {
+        id: String,
+        verified: bool,
+    },
+    Agent {
+        id: String,
+        role: Role,
+    },
 }
 
 pub fn insert(
@@ -30,8 +37,11 @@ pub fn insert(
 /// when the token expires (`None`: never).
 pub fn lookup(db: &Db, hash: &[u8], now: &str) -> DbResult<Option<(Owner, Option<String>)>> {
     db.query_opt(
-        "SELECT t.kind, t.owner_id, a.role, t.expires_at
-         FROM tokens t LEFT JOIN agents a ON t.kind = 'agent' AND a.id = t.owner_id
+        "SELECT t.kind, t.owner_id, a.role, t.expires_at,
+                CAST(CASE WHEN v.external_id IS NULL THEN 0 ELSE 1 END AS BIGINT)
+         FROM tokens t
+         LEFT JOIN agents a ON t.kind = 'agent' AND a.id = t.owner_id
+         LEFT JOIN visitors v ON t.kind = 'visitor' AND v.id = t.owner_id
          WHERE t.hash = ?1 AND (t.expires_at IS NULL OR t.expires_at > ?2)
            AND (t.kind = 'visitor' OR NOT a.disabled)",
         &[&hash, &now],
@@ -44,7 +54,10 @@ pub fn lookup(db: &Db, hash: &[u8], now: &str) -> DbResult<Option<(Owner, Option
                     role: Role::from_db(&row.get::<String>(2)?),
                 }
             } else {
-                Owner::Visitor { id }
+                Owner::Visitor {
+                    id,
+                    verified: row.get::<i64>(4)? == 1,
+                }
             };
             Ok((owner, row.get(3)?))
         },

@@ -80,6 +80,19 @@ pub fn subscribers(db: &Db, event: &str) -> DbResult<Vec<String>> {
         .collect())
 }
 
+/// Drops every delivery, sent or not, about these chats: their payloads hold the chats'
+/// messages and visitor, which an erasure must not leave behind nor still send.
+pub fn delete_for_chats(db: &Db, chat_ids: &[String]) -> DbResult<usize> {
+    let mut deleted = 0;
+    for chat_id in chat_ids {
+        deleted += db.execute(
+            "DELETE FROM webhook_deliveries WHERE chat_id = ?1",
+            &[chat_id],
+        )?;
+    }
+    Ok(deleted)
+}
+
 /// One row of the queue, as enqueued.
 pub struct NewDelivery<'a> {
     pub id: &'a str,

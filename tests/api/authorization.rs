@@ -54,7 +54,8 @@ enum Body {
     Multipart(&'static str, Vec<u8>),
 }
 
-/// One route: method, path (`{chat}` is the owner's chat, `{attachment}` a file in it,
+/// One route: method, path (`{chat}` is the owner's open chat, `{closed_chat}` an earlier
+/// one of the owner's, `{visitor}` the owner, `{attachment}` a file in the open chat,
 /// `{agent}` another agent, `{webhook}` a webhook of the cell's own, `{canned}` a canned
 /// response of the cell's own), a body that makes the request succeed for an allowed caller,
 /// and the expected status per caller in the order of [`CALLERS`].
@@ -111,6 +112,9 @@ fn visitor_self(ok: u16) -> [u16; 6] {
 fn owner_or_agent(ok: u16) -> [u16; 6] {
     [401, 401, ok, 404, ok, ok]
 }
+fn owner_only(ok: u16) -> [u16; 6] {
+    [401, 401, ok, 404, 403, 403]
+}
 fn agent_only(ok: u16) -> [u16; 6] {
     [401, 401, 403, 403, ok, ok]
 }
@@ -143,6 +147,18 @@ fn routes() -> Vec<Route> {
             "/api/v1/visitors/me/token",
             no_body,
             visitor_self(200),
+        ),
+        route(
+            "GET",
+            "/api/v1/visitors/{visitor}/export",
+            no_body,
+            admin_only(200),
+        ),
+        route(
+            "DELETE",
+            "/api/v1/visitors/{visitor}",
+            no_body,
+            admin_only(204),
         ),
         // Both visitors have an open chat, so creating one answers it with 200.
         route(
@@ -183,6 +199,12 @@ fn routes() -> Vec<Route> {
             "/api/v1/chats/{chat}/read",
             |_| Body::Json(json!({"seq": 1})),
             owner_or_agent(204),
+        ),
+        route(
+            "POST",
+            "/api/v1/chats/{closed_chat}/rating",
+            |_| Body::Json(json!({"rating": 5})),
+            owner_only(201),
         ),
         route(
             "POST",
@@ -345,7 +367,9 @@ struct World {
     webhook_id: String,
     canned_id: String,
     owner: String,
+    owner_id: String,
     chat_id: String,
+    closed_chat_id: String,
     attachment_id: String,
     other: String,
     agent: String,
@@ -365,7 +389,16 @@ impl World {
         who: Who,
         nonce: usize,
     ) -> Self {
-        let owner = app.new_visitor_chat().await;
+        // The owner's first chat, closed; its second is the open one the paths name.
+        let mut owner = app.new_visitor_chat().await;
+        app.patch_chat(&accounts.admin, &owner.chat_id, json!({"status": "closed"}))
+            .await
+            .assert_status(200);
+        let closed_chat_id = owner.chat_id.clone();
+        owner.chat_id = app.create_chat(&owner.token).await.assert_status(201)["chat"]["id"]
+            .as_str()
+            .expect("a chat id")
+            .to_string();
         app.send(&owner.token, &owner.chat_id, "first", None)
             .await
             .assert_status(201);
@@ -450,7 +483,9 @@ impl World {
             webhook_id,
             canned_id,
             owner: owner.token,
+            owner_id: owner.visitor_id,
             chat_id: owner.chat_id,
+            closed_chat_id,
             attachment_id,
             other: other.token,
             agent,
@@ -544,6 +579,8 @@ async fn every_route_answers_every_kind_of_caller_as_the_table_says() {
             let path = route
                 .path
                 .replace("{chat}", &world.chat_id)
+                .replace("{closed_chat}", &world.closed_chat_id)
+                .replace("{visitor}", &world.owner_id)
                 .replace("{attachment}", &world.attachment_id)
                 .replace("{agent}", &accounts.other_agent_id)
                 .replace("{webhook}", &world.webhook_id)
@@ -630,6 +667,7 @@ fn refusals(access: Access) -> [u16; 6] {
         Access::Public => public(0),
         Access::Visitor => visitor_self(0),
         Access::OwnerOrAgent => owner_or_agent(0),
+        Access::Owner => owner_only(0),
         Access::Agent => agent_only(0),
         Access::Admin => admin_only(0),
     }
@@ -672,6 +710,7 @@ async fn answer(
     let path = route
         .path
         .replace("{chat}", chat_id)
+        .replace("{closed_chat}", chat_id)
         .replace("{attachment}", attachment_id);
     request(
         app,
@@ -690,7 +729,11 @@ async fn a_visitor_cannot_tell_another_visitors_chat_from_a_missing_one() {
     let missing = "01900000-0000-7000-8000-000000000000";
     for (nonce, route) in routes()
         .into_iter()
-        .filter(|r| r.path.contains("{chat}") || r.path.contains("{attachment}"))
+        .filter(|r| {
+            r.path.contains("{chat}")
+                || r.path.contains("{closed_chat}")
+                || r.path.contains("{attachment}")
+        })
         .enumerate()
     {
         let world = World::new(&app, &accounts, route.spends, Who::OtherVisitor, nonce).await;

@@ -56,7 +56,7 @@ async fn every_api_route_is_in_the_openapi_document_with_the_statuses_its_caller
             .unwrap_or_default();
         let expected_schemes: &[&str] = match route.access {
             Access::Public => &[],
-            Access::Visitor => &["visitor_token"],
+            Access::Visitor | Access::Owner => &["visitor_token"],
             Access::OwnerOrAgent => &["visitor_token", "agent_token"],
             Access::Agent | Access::Admin => &["agent_token"],
         };
@@ -68,6 +68,7 @@ async fn every_api_route_is_in_the_openapi_document_with_the_statuses_its_caller
         match route.access {
             Access::Public => {}
             Access::OwnerOrAgent => implied.extend(["401", "404"]),
+            Access::Owner => implied.extend(["401", "403", "404"]),
             Access::Visitor | Access::Agent | Access::Admin => implied.extend(["401", "403"]),
         }
         if path.contains("{id}") {

@@ -5,7 +5,8 @@ use actix_web::{web, HttpResponse};
 
 use crate::config::Config;
 use crate::http::error::ApiError;
-use crate::metrics;
+use crate::metrics::{self, AgentRatings};
+use crate::store::{ratings, Store};
 
 /// Every counter of the server, in the Prometheus text format.
 #[utoipa::path(
@@ -15,9 +16,22 @@ use crate::metrics;
     responses((status = 200, description = "The Prometheus text format (version 0.0.4).",
         content_type = "text/plain", body = String))
 )]
-pub async fn scrape(config: web::Data<Config>) -> Result<HttpResponse, ApiError> {
-    let text =
-        metrics::render(database_size(&config.db)).map_err(|e| ApiError::Internal(Box::new(e)))?;
+pub async fn scrape(
+    config: web::Data<Config>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    // One small grouped read: a row per rated agent.
+    let rated = store.read(|db| Ok(ratings::by_agent(db)?)).await?;
+    let per_agent: Vec<AgentRatings> = rated
+        .iter()
+        .map(|r| AgentRatings {
+            agent: r.agent_email.as_deref().unwrap_or("unassigned"),
+            count: r.count,
+            average: r.average,
+        })
+        .collect();
+    let text = metrics::render(database_size(&config.db), &per_agent)
+        .map_err(|e| ApiError::Internal(Box::new(e)))?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, prometheus::TEXT_FORMAT))
         .insert_header((header::CACHE_CONTROL, "no-store"))

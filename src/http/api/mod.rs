@@ -12,6 +12,7 @@ pub mod inbox;
 pub mod mail;
 pub mod messages;
 pub mod metrics;
+pub mod ratings;
 pub mod search;
 pub mod settings;
 pub mod visitors;
