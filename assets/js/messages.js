@@ -241,7 +241,8 @@ export class MessageList {
       const cont = !!prev && msg.sender !== 'system' && prev.sender === msg.sender
         && (prev.author?.id ?? prev.sender) === authorId && !!prev.private === !!msg.private
         && new Date(when) - new Date(prev.created_at) < GROUP_GAP_MS;
-      const status = mine ? (pending ? msg.state : msg.seq <= this.otherRead ? 'read' : 'sent') : '';
+      // A private note is never read by the visitor: it is only sent.
+      const status = mine ? (pending ? msg.state : msg.seq <= this.otherRead && !msg.private ? 'read' : 'sent') : '';
       const key = msg.client_id && mine ? 'c:' + msg.client_id : 'm:' + msg.id;
       // Upload progress is not in the signature: setProgress moves the bar in place.
       const sig = [msg.id ?? '', status, cont, msg.body, msg.attachment?.id ?? '', msg.author?.name ?? '',
