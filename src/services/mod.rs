@@ -18,6 +18,7 @@ pub mod outbound_guard;
 pub mod presence;
 pub mod privacy;
 pub mod retention;
+pub mod retry;
 pub mod search;
 pub mod settings;
 pub mod upload_limits;

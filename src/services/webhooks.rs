@@ -17,10 +17,10 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use rand::{Rng, RngCore};
+use rand::RngCore;
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
 use tokio::sync::Notify;
@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::{self, Caller, Chat, DomainError, Message};
 use crate::metrics;
 use crate::services::outbound_guard;
+use crate::services::retry::{millis, now_ms, retry_at, until};
 use crate::store::webhooks::{self as queue, Head, NewDelivery, Webhook};
 use crate::store::{Backend, Db, Store};
 
@@ -47,8 +48,6 @@ pub const MAX_URL_BYTES: usize = 2048;
 pub const MAX_SECRET_BYTES: usize = 256;
 /// A receiver that has not answered by then counts as failed (and is retried).
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-/// Retries back off exponentially from the configured base up to this.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(10 * 60);
 /// A delivery still failing this long after it was enqueued is given up.
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(3 * 24 * 60 * 60);
 /// Sends in flight at once (each to a different queue).
@@ -144,28 +143,6 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-/// The wait before retry number `attempts` (1-based): `base · 2^(attempts-1)`, capped at
-/// [`MAX_BACKOFF`]. Jitter is added by the worker.
-pub fn backoff(base: Duration, attempts: i64) -> Duration {
-    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
-    base.saturating_mul(1u32 << exponent).min(MAX_BACKOFF)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// The time from `now` to `at` (unix ms), zero if it has passed.
-fn until(at: i64, now: i64) -> Duration {
-    Duration::from_millis(u64::try_from(at.saturating_sub(now)).unwrap_or(0))
 }
 
 /// Shared handle: enqueues events and wakes the worker. Cheap to clone.
@@ -607,9 +584,7 @@ impl Worker {
             }
             Err(error) => {
                 metrics::webhook_delivery("retry");
-                let delay = backoff(self.retry_base, attempts);
-                let jitter = rand::thread_rng().gen_range(0..=millis(delay) / 10);
-                let next = now + millis(delay) + jitter;
+                let next = retry_at(self.retry_base, attempts, now);
                 log::debug!(
                     "webhook {} delivery {} attempt {attempts} failed: {error}",
                     head.webhook_id,
@@ -656,6 +631,7 @@ fn describe(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::services::retry::MAX_BACKOFF;
 
     fn events(names: &[&str]) -> Vec<String> {
         names.iter().map(|e| e.to_string()).collect()
@@ -734,16 +710,6 @@ mod tests {
             signature,
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
-    }
-
-    #[test]
-    fn backoff_doubles_from_the_base_up_to_the_cap() {
-        let base = Duration::from_secs(1);
-        assert_eq!(backoff(base, 1), Duration::from_secs(1));
-        assert_eq!(backoff(base, 2), Duration::from_secs(2));
-        assert_eq!(backoff(base, 4), Duration::from_secs(8));
-        assert_eq!(backoff(base, 11), MAX_BACKOFF);
-        assert_eq!(backoff(base, 10_000), MAX_BACKOFF);
     }
 
     #[test]

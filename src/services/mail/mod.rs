@@ -22,7 +22,7 @@ pub mod links;
 mod worker;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use lettre::message::Mailbox;
 use rand::RngCore;
@@ -34,6 +34,7 @@ use crate::metrics;
 use crate::services::access::visible_chat;
 use crate::services::auth::new_token;
 use crate::services::limits::Limits;
+use crate::services::retry::{millis, now_ms};
 use crate::store::mail::{self as outbox, MailStatus, NewMail, Schedule, Side};
 use crate::store::messages::{self, Shown};
 use crate::store::{chats, tokens, visitors, Db, Store};
@@ -150,16 +151,6 @@ fn public_url(config: &Config, port: u16) -> Result<String, DomainError> {
         return Err(DomainError::invalid("--public-url must be an http(s) URL"));
     }
     Ok(raw.trim_end_matches('/').to_string())
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Shared handle: schedules and queues mail inside write transactions, signs links, wakes

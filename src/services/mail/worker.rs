@@ -8,13 +8,12 @@ use std::time::Duration;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use rand::Rng;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::{millis, now_ms, Mail, MailSettings};
+use super::{Mail, MailSettings};
 use crate::metrics;
-use crate::services::webhooks::backoff;
+use crate::services::retry::{millis, now_ms, retry_at, until};
 use crate::store::mail::{self as outbox, Pending};
 use crate::store::{Backend, Store};
 
@@ -256,9 +255,7 @@ impl Worker {
             }
             Outcome::Retry(error) => {
                 metrics::mail("retry");
-                let delay = backoff(self.settings.retry_base, attempts);
-                let jitter = rand::thread_rng().gen_range(0..=millis(delay) / 10);
-                let next = now + millis(delay) + jitter;
+                let next = retry_at(self.settings.retry_base, attempts, now);
                 log::debug!("mail {} attempt {attempts} failed: {error}", mail.id);
                 self.store
                     .write(move |db| Ok(outbox::mark_retry(db, seq, attempts, next, &error)?))
@@ -284,11 +281,6 @@ impl Worker {
             Err(e) => log::warn!("could not prune the mail outbox: {e}"),
         }
     }
-}
-
-/// The time from `now` to `at` (unix ms), zero if it has passed.
-fn until(at: i64, now: i64) -> Duration {
-    Duration::from_millis(u64::try_from(at.saturating_sub(now)).unwrap_or(0))
 }
 
 /// An error and its causes on one line.
