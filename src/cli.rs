@@ -7,7 +7,7 @@ use crate::domain::{self, Chat, Message, Role, Sender};
 use crate::http::server::{random_password, Application};
 use crate::services::agents::{self, AgentChange, NewAgent};
 use crate::services::webhooks::Webhooks;
-use crate::services::{auth, bus, messages, privacy};
+use crate::services::{auth, bus, privacy};
 use crate::store::{self, Direct};
 
 #[derive(Debug, Parser)]
@@ -242,7 +242,7 @@ fn set_disabled(db: &mut Direct, email: &str, disabled: bool) -> CliResult {
 fn export(config: &Config, chat_id: &str, format: ExportFormat) -> CliResult {
     let (chat, messages) = Direct::open(config, false)?.read(|db| {
         let chat = store::chats::find(db, chat_id)?;
-        Ok((chat, messages::transcript(db, chat_id)?))
+        Ok((chat, crate::store::messages::all_of_chat(db, chat_id)?))
     })?;
     let chat = chat.ok_or_else(|| format!("no chat {chat_id}"))?;
     match format {

@@ -23,8 +23,8 @@ use crate::services::limits::Limits;
 use crate::services::mail::Mail;
 use crate::services::mentions;
 use crate::services::webhooks::Webhooks;
-use crate::store::messages::{self, NewMessage, Shown};
-use crate::store::{chats, Backend, Db, Store};
+use crate::store::messages::{self, NewMessage};
+use crate::store::{chats, Backend, Store};
 
 /// What a message poll (or a page of history) answers.
 #[derive(Debug, Serialize)]
@@ -463,19 +463,5 @@ impl MessageService {
             self.hub.state_changed(&chat_id);
         }
         Ok(())
-    }
-}
-
-/// Every message of a chat, oldest first, private notes included (for the agents' exports).
-pub fn transcript(db: &Db, chat_id: &str) -> Result<Vec<Message>, DomainError> {
-    let mut all = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = messages::after(db, chat_id, after, 500, Shown::All)?;
-        after = page.messages.last().map_or(after, |m| m.seq);
-        all.extend(page.messages);
-        if !page.has_more {
-            return Ok(all);
-        }
     }
 }

@@ -7,9 +7,8 @@ use utoipa::ToSchema;
 
 use crate::domain::{self, Caller, Chat, DomainError, Message, Visitor};
 use crate::services::auth::Sessions;
-use crate::services::messages;
 use crate::services::webhooks::Webhooks;
-use crate::store::{chats, tokens, visitors, webhooks as queue, Db, Store};
+use crate::store::{chats, messages, tokens, visitors, webhooks as queue, Db, Store};
 
 /// Everything kept about a visitor.
 #[derive(Debug, Serialize, ToSchema)]
@@ -35,7 +34,7 @@ pub fn export_in(db: &Db, visitor_id: &str) -> Result<VisitorExport, DomainError
     let visitor = visitors::find(db, visitor_id)?.ok_or(DomainError::NotFound)?;
     let mut exported = Vec::new();
     for chat in chats::all_for_visitor(db, visitor_id)? {
-        let messages = messages::transcript(db, &chat.id)?;
+        let messages = messages::all_of_chat(db, &chat.id)?;
         exported.push(ChatExport { chat, messages });
     }
     Ok(VisitorExport {

@@ -285,3 +285,18 @@ fn next_seq(db: &Db) -> DbResult<i64> {
         |r| r.get(0),
     )
 }
+
+/// Every message of a chat, oldest first, private notes included (exports, transcripts),
+/// read a page at a time.
+pub fn all_of_chat(db: &Db, chat_id: &str) -> DbResult<Vec<Message>> {
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = self::after(db, chat_id, after, 500, Shown::All)?;
+        after = page.messages.last().map_or(after, |m| m.seq);
+        all.extend(page.messages);
+        if !page.has_more {
+            return Ok(all);
+        }
+    }
+}

@@ -552,7 +552,7 @@ impl MailService {
                         "the transcript of this chat was sent already".into(),
                     ));
                 }
-                let all: Vec<Message> = crate::services::messages::transcript(db, &chat_id)?
+                let all: Vec<Message> = crate::store::messages::all_of_chat(db, &chat_id)?
                     .into_iter()
                     .filter(|m| !m.private)
                     .collect();
