@@ -352,12 +352,30 @@ impl ChatService {
                 let found = self.changed_since(caller.id(), after, limit).await?;
                 Ok::<_, DomainError>((!found.is_empty()).then_some(found))
             };
-            let chats = match self.hub.park(Watch::Inbox, slot, wait, read).await? {
-                Parked::Ready(chats) => chats,
-                Parked::Woken(Woken::Revoked) => return Err(DomainError::Unauthorized),
-                Parked::Woken(Woken::Timeout) if wait.is_zero() => Vec::new(),
-                Parked::HandedOver(_) | Parked::Woken(_) => {
-                    self.changed_since(caller.id(), after, limit).await?
+            let deadline = tokio::time::Instant::now() + wait;
+            let chats = loop {
+                let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let woken = match self.hub.park(Watch::Inbox, slot, remaining, read).await? {
+                    Parked::Ready(chats) => break chats,
+                    Parked::HandedOver(_) => Woken::Change,
+                    Parked::Woken(woken) => woken,
+                };
+                match woken {
+                    Woken::Revoked => return Err(DomainError::Unauthorized),
+                    Woken::Timeout if wait.is_zero() => break Vec::new(),
+                    Woken::Change => {
+                        let found = self.changed_since(caller.id(), after, limit).await?;
+                        // A wake with nothing new after the cursor (another instance's
+                        // listener reconnecting wakes every poll) waits on, as the check
+                        // before the next wait is made with the waiter registered.
+                        if !found.is_empty()
+                            || self.hub.is_shutting_down()
+                            || tokio::time::Instant::now() >= deadline
+                        {
+                            break found;
+                        }
+                    }
+                    _ => break self.changed_since(caller.id(), after, limit).await?,
                 }
             };
             let next = chats.iter().map(|c| c.last_seq).max().unwrap_or(after);
