@@ -43,6 +43,7 @@ mod search;
 mod settings;
 mod shutdown;
 mod smtp;
+mod translations;
 mod trust;
 mod uploads;
 mod visitors;
