@@ -44,6 +44,7 @@ mod settings;
 mod shutdown;
 mod smtp;
 mod translations;
+mod translations_browser;
 mod trust;
 mod uploads;
 mod visitors;

@@ -51,41 +51,52 @@ pub struct ClientConfig {
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ConfigQuery {
-    /// The visitor's language (a BCP 47 tag; only its primary language counts, `de-AT` is
-    /// `de`); tried before the request's `Accept-Language`.
+    /// The visitor's languages, best first: BCP 47 tags, comma-separated (`ja,de-AT`; only
+    /// each one's primary language counts). Given, it stands instead of `Accept-Language`.
     lang: Option<String>,
 }
 
-/// Longest `lang` or `Accept-Language` read; a longer one is ignored, not refused: the
-/// config must answer, whatever a client says about languages.
-const MAX_LANGUAGE_BYTES: usize = 35;
+/// Longest `lang` or `Accept-Language` read, and most languages taken from `lang`; more is
+/// ignored, not refused: the config must answer whatever a client says about languages.
+const MAX_LANG_BYTES: usize = 128;
+const MAX_LANG_TAGS: usize = 8;
 const MAX_ACCEPT_LANGUAGE_BYTES: usize = 1024;
 
-/// The visitor's languages, best first: `lang`, then `Accept-Language` in q order (ties in
-/// the order given; `q=0`, which means "not this one", and unreadable q-values left out).
+/// The visitor's languages, best first: those of `lang` when given, else `Accept-Language`'s
+/// in q order (ties in the order given; `q=0`, which means "not this one", and unreadable
+/// q-values left out).
+///
+/// `lang` does not fall through to `Accept-Language`: the visitor page names the languages
+/// down to the one it speaks, and the default texts must win over one the browser lists
+/// after it (the server cannot know the default texts' language).
 fn preferred_languages(lang: Option<&str>, accept: Option<&str>) -> Vec<String> {
-    let mut preferred = Vec::new();
-    if let Some(lang) = lang.filter(|l| l.len() <= MAX_LANGUAGE_BYTES) {
-        preferred.push(lang.to_string());
+    if let Some(lang) = lang.filter(|l| !l.trim().is_empty()) {
+        if lang.len() > MAX_LANG_BYTES {
+            return Vec::new();
+        }
+        return lang
+            .split(',')
+            .map(|tag| tag.trim().to_string())
+            .take(MAX_LANG_TAGS)
+            .collect();
     }
-    if let Some(accept) = accept.filter(|a| a.len() <= MAX_ACCEPT_LANGUAGE_BYTES) {
-        preferred.extend(
-            accept_language::parse_with_quality(accept)
-                .into_iter()
-                .filter(|(_, q)| *q > 0.0 && *q <= 1.0)
-                .map(|(tag, _)| tag),
-        );
-    }
-    preferred
+    let Some(accept) = accept.filter(|a| a.len() <= MAX_ACCEPT_LANGUAGE_BYTES) else {
+        return Vec::new();
+    };
+    accept_language::parse_with_quality(accept)
+        .into_iter()
+        .filter(|(_, q)| *q > 0.0 && *q <= 1.0)
+        .map(|(tag, _)| tag)
+        .collect()
 }
 
 /// The limits a client needs before it sends anything, whether the team is there, and the
 /// team's texts in the visitor's language.
 ///
 /// Public: nothing here is secret, and the visitor page needs it before it has a token.
-/// The team's status may be up to a second old. The texts are those of the first language
-/// the admins wrote texts for among `lang` and then the `Accept-Language` preferences (by
-/// q-value); a text they left out in that language, or no such language, is the default one.
+/// The team's status may be up to a second old. The texts are those of the first of the
+/// visitor's languages (`lang`, else `Accept-Language` by q-value) the admins wrote texts
+/// for; a text they left out in that language, or no such language, is the default one.
 #[utoipa::path(
     get,
     path = "/api/v1/config",
@@ -209,10 +220,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lang_comes_first_then_accept_language_by_q_value() {
+    fn lang_stands_instead_of_accept_language() {
         assert_eq!(
-            preferred_languages(Some("pt"), Some("fr;q=0.5, de-DE, de;q=0.9, en;q=0.5")),
-            ["pt", "de-DE", "de", "fr", "en"]
+            preferred_languages(Some("ja, de-AT"), Some("fr")),
+            ["ja", "de-AT"]
+        );
+        assert_eq!(preferred_languages(Some(" "), Some("fr")), ["fr"]);
+        let many = vec!["de"; 20].join(",");
+        assert_eq!(preferred_languages(Some(&many), None).len(), MAX_LANG_TAGS);
+        assert!(preferred_languages(Some(&"x".repeat(129)), Some("fr")).is_empty());
+    }
+
+    #[test]
+    fn accept_language_is_read_in_q_order() {
+        assert_eq!(
+            preferred_languages(None, Some("fr;q=0.5, de-DE, de;q=0.9, en;q=0.5")),
+            ["de-DE", "de", "fr", "en"]
         );
         assert_eq!(
             preferred_languages(None, Some("en;q=0, es;q=x, it;q=2, *;q=0.1, ja")),
@@ -222,6 +245,6 @@ mod tests {
         assert!(preferred_languages(None, None).is_empty());
         assert!(preferred_languages(None, Some("")).is_empty());
         let long = "de,".repeat(MAX_ACCEPT_LANGUAGE_BYTES);
-        assert!(preferred_languages(Some(&"x".repeat(36)), Some(&long)).is_empty());
+        assert!(preferred_languages(None, Some(&long)).is_empty());
     }
 }
