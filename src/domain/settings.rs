@@ -250,11 +250,22 @@ mod tests {
         for bad in ["", "d", "DE", "de-AT", "deut", "d3", "*", "é"] {
             assert!(parse_translations(one(bad)).is_err(), "{bad:?}");
         }
-        let letters = |i: usize| format!("{}{}", (b'a' + (i / 26) as u8) as char, (b'a' + (i % 26) as u8) as char);
-        let many = |n: usize| -> BTreeMap<_, _> {
-            (0..n).map(|i| (letters(i), texts(None, Some("hi")))).collect()
+        let letters = |i: usize| {
+            format!(
+                "{}{}",
+                (b'a' + (i / 26) as u8) as char,
+                (b'a' + (i % 26) as u8) as char
+            )
         };
-        assert_eq!(parse_translations(many(MAX_TRANSLATIONS)).unwrap().len(), 20);
+        let many = |n: usize| -> BTreeMap<_, _> {
+            (0..n)
+                .map(|i| (letters(i), texts(None, Some("hi"))))
+                .collect()
+        };
+        assert_eq!(
+            parse_translations(many(MAX_TRANSLATIONS)).unwrap().len(),
+            20
+        );
         assert!(parse_translations(many(MAX_TRANSLATIONS + 1)).is_err());
     }
 
@@ -306,7 +317,10 @@ mod tests {
                 greeting: Some("Bonjour !".into()),
             }
         );
-        assert_eq!(settings.texts_for(["DE-de"]).greeting.as_deref(), Some("Hallo!"));
+        assert_eq!(
+            settings.texts_for(["DE-de"]).greeting.as_deref(),
+            Some("Hallo!")
+        );
         let none = settings.texts_for(["ja", "*"]);
         assert_eq!(
             none,

@@ -111,15 +111,28 @@ async fn a_put_replaces_only_the_fields_it_sends_and_translations_as_a_whole() {
     assert_eq!(after["greeting"], before["greeting"]);
     assert_eq!(after["away_message"], "Back at nine.");
 
-    let reply = put(&app, &admin, json!({"greeting": null, "translations": null})).await;
+    let reply = put(
+        &app,
+        &admin,
+        json!({"greeting": null, "translations": null}),
+    )
+    .await;
     let cleared = reply.assert_status(200)["settings"].clone();
     assert_eq!(cleared["greeting"], Value::Null);
     assert_eq!(cleared["translations"], json!({}));
     assert_eq!(cleared["away_message"], "Back at nine.");
-    let reply = put(&app, &admin, json!({"translations": {"de": {"greeting": "Hi"}}})).await;
+    let reply = put(
+        &app,
+        &admin,
+        json!({"translations": {"de": {"greeting": "Hi"}}}),
+    )
+    .await;
     reply.assert_status(200);
     let reply = put(&app, &admin, json!({"translations": {}})).await;
-    assert_eq!(reply.assert_status(200)["settings"]["translations"], json!({}));
+    assert_eq!(
+        reply.assert_status(200)["settings"]["translations"],
+        json!({})
+    );
 }
 
 #[tokio::test]
@@ -170,7 +183,12 @@ async fn bad_texts_and_language_tags_are_refused_and_change_nothing() {
 
     // Twenty languages are fine.
     let twenty: serde_json::Map<String, Value> = (0..20u8)
-        .map(|i| (format!("a{}", (b'a' + i) as char), json!({"greeting": "hi"})))
+        .map(|i| {
+            (
+                format!("a{}", (b'a' + i) as char),
+                json!({"greeting": "hi"}),
+            )
+        })
         .collect();
     put(&app, &admin, json!({"translations": twenty}))
         .await
@@ -235,13 +253,19 @@ async fn a_language_without_texts_gets_the_defaults() {
     let defaults = json!([null, "We are away.", "Hello! How can we help?"]);
     assert_eq!(texts(&app, "", None).await, defaults);
     assert_eq!(texts(&app, "?lang=ja", None).await, defaults);
-    assert_eq!(texts(&app, "?lang=es", Some("it-IT, *;q=0.5")).await, defaults);
+    assert_eq!(
+        texts(&app, "?lang=es", Some("it-IT, *;q=0.5")).await,
+        defaults
+    );
     assert_eq!(
         texts(&app, "?lang=en-US", Some("en-US,de;q=0.5")).await,
         defaults,
         "a lang without texts gets the defaults, whatever the browser lists after it"
     );
-    assert_eq!(texts(&app, "?lang=%2A%2A%2A", Some(";;;,q=,")).await, defaults);
+    assert_eq!(
+        texts(&app, "?lang=%2A%2A%2A", Some(";;;,q=,")).await,
+        defaults
+    );
     assert_eq!(
         texts(&app, &format!("?lang={}", "d".repeat(100)), None).await,
         defaults
@@ -259,7 +283,10 @@ async fn a_language_without_texts_gets_the_defaults() {
 async fn a_change_shows_in_the_config_at_once_in_every_language() {
     let app = app_with_texts().await;
     let admin = app.admin_token().await;
-    assert_eq!(texts(&app, "?lang=de", None).await[2], "Hallo! Wie können wir helfen?");
+    assert_eq!(
+        texts(&app, "?lang=de", None).await[2],
+        "Hallo! Wie können wir helfen?"
+    );
     assert_eq!(texts(&app, "", None).await[2], "Hello! How can we help?");
     put(
         &app,

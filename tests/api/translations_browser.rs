@@ -65,7 +65,10 @@ async fn app_with_german_texts() -> TestApp {
 async fn a_german_browser_sees_the_admins_german_greeting_and_away_message() {
     let app = app_with_german_texts().await;
     with_browser_in(Some("de-DE,de"), |b| async move {
-        b.client.goto(&app.url("/")).await.expect("the visitor page");
+        b.client
+            .goto(&app.url("/"))
+            .await
+            .expect("the visitor page");
         assert_eq!(
             welcome(&b, "Willkommen beim Acme-Support!").await,
             json!([false, "Willkommen beim Acme-Support!", "de"]),
@@ -77,7 +80,10 @@ async fn a_german_browser_sees_the_admins_german_greeting_and_away_message() {
         );
         // The page's own words stay German.
         let title = b
-            .js("return document.getElementById('chat-title').textContent", vec![])
+            .js(
+                "return document.getElementById('chat-title').textContent",
+                vec![],
+            )
             .await;
         assert_eq!(title, "Schreiben Sie uns");
     })
@@ -88,7 +94,10 @@ async fn a_german_browser_sees_the_admins_german_greeting_and_away_message() {
 async fn a_visitor_who_prefers_english_gets_the_default_texts_even_if_german_comes_next() {
     let app = app_with_german_texts().await;
     with_browser_in(Some("en-US,de"), |b| async move {
-        b.client.goto(&app.url("/")).await.expect("the visitor page");
+        b.client
+            .goto(&app.url("/"))
+            .await
+            .expect("the visitor page");
         assert_eq!(
             welcome(&b, "Welcome to Acme support!").await,
             json!([false, "Welcome to Acme support!", ""])
@@ -110,7 +119,10 @@ async fn a_visitor_who_prefers_english_gets_the_default_texts_even_if_german_com
 async fn without_a_greeting_the_page_keeps_its_own_welcome() {
     let app = spawn_app().await;
     with_browser_in(Some("fr-FR,fr"), |b| async move {
-        b.client.goto(&app.url("/")).await.expect("the visitor page");
+        b.client
+            .goto(&app.url("/"))
+            .await
+            .expect("the visitor page");
         let text = b
             .eventually(
                 "the team status arrives",

@@ -115,9 +115,7 @@ pub async fn client_config(
         .get(ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
     let preferred = preferred_languages(query.lang.as_deref(), accept);
-    let status = settings
-        .status(jiff::Timestamp::now(), &preferred)
-        .await?;
+    let status = settings.status(jiff::Timestamp::now(), &preferred).await?;
     Ok(HttpResponse::Ok().json(ClientConfig {
         max_upload: config.max_upload,
         max_body_chars: MAX_BODY_CHARS,
