@@ -346,10 +346,26 @@ export function pickLanguage(preferred) {
  *  inbox shares some modules with the visitor page and stays in one language. */
 export let lang = 'en';
 
+/** The languages to ask the admins' texts in (GET /config?lang=), best first: the visitor's
+ *  preferences down to the one the page speaks, so that a visitor who reads Japanese best
+ *  gets the admins' Japanese texts on an English page, but one who prefers English gets the
+ *  default texts rather than the German ones of a language the browser lists after English. */
+export let textLanguages = ['en'];
+
 /** Speaks the visitor's language: `?lang=` (the widget's `data-lang`), else the browser's. */
 export function useVisitorLanguage() {
   const override = new URLSearchParams(location.search).get('lang');
-  lang = pickLanguage([override, ...(navigator.languages ?? []), navigator.language]);
+  const preferred = [override, ...(navigator.languages ?? []), navigator.language];
+  lang = pickLanguage(preferred);
+  const tags = [];
+  for (const tag of preferred) {
+    const clean = String(tag || '').trim();
+    if (!/^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$/.test(clean) || tags.includes(clean)) continue;
+    tags.push(clean);
+    if (clean.toLowerCase().split('-')[0] === lang) break;
+  }
+  if (!tags.some((tag) => tag.toLowerCase().split('-')[0] === lang)) tags.push(lang);
+  textLanguages = tags.slice(0, 8);
 }
 
 /** The text for `key` in the page's language, with `{name}` placeholders filled from `vars`. */

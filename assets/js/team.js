@@ -8,17 +8,19 @@ export const DEFAULT_EVERY_S = 30;
 
 /**
  * Calls `onChange(config)` with the server's config now, then every `everyS` seconds and
- * whenever the page becomes visible again. A failed read keeps the last answer.
+ * whenever the page becomes visible again. A failed read keeps the last answer. `lang`
+ * (comma-separated tags, best first) asks for the admins' texts in those languages.
  * @returns {() => void} stops watching
  */
-export function watchTeam({ api, everyS = DEFAULT_EVERY_S, onChange }) {
+export function watchTeam({ api, everyS = DEFAULT_EVERY_S, lang, onChange }) {
   const every = Math.min(MAX_EVERY_S, Math.max(MIN_EVERY_S, Number(everyS) || DEFAULT_EVERY_S)) * 1000;
   let timer = 0;
   let stopped = false;
   const read = async () => {
     clearTimeout(timer);
     try {
-      const config = await api.request('GET', '/config', { timeout: 10000 });
+      const query = lang ? `?lang=${encodeURIComponent(lang)}` : '';
+      const config = await api.request('GET', `/config${query}`, { timeout: 10000 });
       if (!stopped) onChange(config);
     } catch { /* offline or restarting: keep what the page shows */ }
     if (!stopped) timer = setTimeout(read, every);

@@ -6,7 +6,7 @@
 // the other tabs (BroadcastChannel).
 
 import { createApi, randomId, store } from './api.js';
-import { localize, t, useVisitorLanguage } from './i18n.js';
+import { localize, t, textLanguages, useVisitorLanguage } from './i18n.js';
 import { setupComposer, typingIndicator } from './composer.js';
 import { Connection, pollLoop } from './connection.js';
 import { HISTORY_PAGE, loadEarlier, MessageList } from './messages.js';
@@ -40,7 +40,8 @@ const els = {
   textarea: $('message'), attach: $('attach'), file: $('file'), toast: $('toast'),
   chat: document.querySelector('main.chat'), dropzone: $('dropzone'), rating: $('rating'),
   team: $('team-status'), teamText: $('team-status-text'), teamBack: $('team-status-back'),
-  detailsTitle: $('details-title'),
+  detailsTitle: $('details-title'), welcomeHi: document.querySelector('.welcome__hi'),
+  welcomeText: document.querySelector('.welcome__text'),
 };
 
 /** {token, visitor, chat_id?} as stored under `parley.visitor`. */
@@ -56,7 +57,7 @@ let readPosted = 0;
 let lastUnread = -1;
 /** Looking up this browser's conversation on load (the indicator shows how that goes). */
 let resuming = false;
-/** GET /api/v1/config as last read: {online, open_now, next_open_at, away_message, prechat}. */
+/** GET /api/v1/config as last read: {online, open_now, next_open_at, text_lang, away_message, greeting, prechat}. */
 let team = null;
 /** A first message waits in the composer for details the page asked for. */
 let heldBack = false;
@@ -185,7 +186,7 @@ els.textarea.addEventListener('input', () => {
     else store.remove(DRAFT_KEY);
   }, 300);
 });
-watchTeam({ api, everyS: params.get('status_every') ?? undefined, onChange: applyTeam });
+watchTeam({ api, everyS: params.get('status_every') ?? undefined, lang: textLanguages.join(','), onChange: applyTeam });
 if (embed) {
   els.embedClose.hidden = false;
   els.embedClose.addEventListener('click', () => parent.postMessage({ type: 'parley:close' }, '*'));
@@ -881,13 +882,25 @@ function sendHeldBack() {
   els.form.requestSubmit();
 }
 
+/** Marks an admin's text with its language when the server named one (screen readers, hyphenation). */
+function setTextLang(el, textLang) {
+  if (textLang) el.lang = textLang;
+  else el.removeAttribute('lang');
+}
+
 function applyTeam(config) {
   team = config;
   const online = config.online !== false;
   els.chat.dataset.teamStatus = online ? 'online' : 'away';
   els.team.hidden = false;
   els.team.dataset.online = String(online);
-  els.teamText.textContent = online ? t('team.online') : (config.away_message || t('team.away'));
+  const away = !online && config.away_message;
+  els.teamText.textContent = online ? t('team.online') : (away || t('team.away'));
+  setTextLang(els.teamText, away && config.text_lang);
+  // The admins' greeting stands for the page's whole welcome ("Hi there!" and its text).
+  els.welcomeHi.hidden = !!config.greeting;
+  els.welcomeText.textContent = config.greeting || t('welcome.text');
+  setTextLang(els.welcomeText, config.greeting && config.text_lang);
   const back = online ? null : formatBackAt(config.next_open_at);
   els.teamBack.textContent = back ? t('team.backAt', { when: back }) : '';
   els.teamBack.hidden = !back;

@@ -1,14 +1,17 @@
-//! The team's settings (business hours, away message, pre-chat form), changed by admins,
-//! and the public status the visitor page shows: is someone there, are we open, when do we
-//! open next.
+//! The team's settings (business hours, away message, greeting, their translations, pre-chat
+//! form), changed by admins, and the public status the visitor page shows: is someone there,
+//! are we open, when do we open next, and the admins' texts in the visitor's language.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 
 use crate::domain::hours::{timestamp_of, BusinessHours, OpenState, Schedule};
-use crate::domain::settings::{parse_away_message, Prechat, TeamSettings};
+use crate::domain::settings::{
+    parse_away_message, parse_greeting, parse_translations, Prechat, TeamSettings, Texts,
+};
 use crate::domain::{self, Caller, DomainError};
 use crate::services::presence::Presence;
 use crate::store::{agents, settings, Db, Store};
@@ -24,6 +27,10 @@ pub struct SettingsChange {
     pub business_hours: Option<Option<BusinessHours>>,
     /// `Some(None)` removes the message.
     pub away_message: Option<Option<String>>,
+    /// `Some(None)` removes the greeting.
+    pub greeting: Option<Option<String>>,
+    /// Replaces every language's texts; an empty map removes them all.
+    pub translations: Option<BTreeMap<String, Texts>>,
     pub prechat: Option<Prechat>,
 }
 
@@ -35,7 +42,10 @@ pub struct PublicStatus {
     pub open_now: bool,
     /// RFC 3339; `None` when open now or never.
     pub next_open_at: Option<String>,
+    /// The language of the admins' texts below; `None`: the default ones.
+    pub text_lang: Option<String>,
     pub away_message: Option<String>,
+    pub greeting: Option<String>,
     pub prechat: Prechat,
 }
 
@@ -64,6 +74,8 @@ fn read_in(db: &Db) -> Result<TeamSettings, DomainError> {
         let read = match name.as_str() {
             "business_hours" => serde_json::from_str(&value).map(|v| team.business_hours = v),
             "away_message" => serde_json::from_str(&value).map(|v| team.away_message = v),
+            "greeting" => serde_json::from_str(&value).map(|v| team.greeting = v),
+            "translations" => serde_json::from_str(&value).map(|v| team.translations = v),
             "prechat" => serde_json::from_str(&value).map(|v| team.prechat = v),
             _ => Ok(()),
         };
@@ -105,6 +117,8 @@ impl SettingsService {
             other => other,
         };
         let away = change.away_message.map(parse_away_message).transpose()?;
+        let greeting = change.greeting.map(parse_greeting).transpose()?;
+        let translations = change.translations.map(parse_translations).transpose()?;
         let prechat = change.prechat;
         let team = self
             .store
@@ -116,6 +130,12 @@ impl SettingsService {
                 if let Some(away) = &away {
                     settings::put(db, "away_message", &json(away), &now)?;
                 }
+                if let Some(greeting) = &greeting {
+                    settings::put(db, "greeting", &json(greeting), &now)?;
+                }
+                if let Some(translations) = &translations {
+                    settings::put(db, "translations", &json(translations), &now)?;
+                }
                 if let Some(prechat) = &prechat {
                     settings::put(db, "prechat", &json(prechat), &now)?;
                 }
@@ -126,8 +146,14 @@ impl SettingsService {
         Ok(team)
     }
 
-    /// The public status at `now`: from a snapshot at most [`STATUS_CACHE_TTL`] old.
-    pub async fn status(&self, now: Timestamp) -> Result<PublicStatus, DomainError> {
+    /// The public status at `now`, with the admins' texts for a visitor who prefers the
+    /// languages `preferred` (best first): from a snapshot at most [`STATUS_CACHE_TTL`] old,
+    /// one for every language (the choice is made per request).
+    pub async fn status(
+        &self,
+        now: Timestamp,
+        preferred: &[String],
+    ) -> Result<PublicStatus, DomainError> {
         let snapshot = self.snapshot().await?;
         let state = match &snapshot.schedule {
             Some(schedule) => schedule.state_at(now),
@@ -136,11 +162,16 @@ impl SettingsService {
                 next_open_at: None,
             },
         };
+        let texts = snapshot
+            .settings
+            .texts_for(preferred.iter().map(String::as_str));
         Ok(PublicStatus {
             online: snapshot.present && state.open_now,
             open_now: state.open_now,
             next_open_at: state.next_open_at.map(timestamp_of),
-            away_message: snapshot.settings.away_message.clone(),
+            text_lang: texts.lang,
+            away_message: texts.away_message,
+            greeting: texts.greeting,
             prechat: snapshot.settings.prechat,
         })
     }

@@ -43,6 +43,8 @@ mod search;
 mod settings;
 mod shutdown;
 mod smtp;
+mod translations;
+mod translations_browser;
 mod trust;
 mod uploads;
 mod visitors;

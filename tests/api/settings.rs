@@ -37,7 +37,8 @@ async fn settings_start_empty_and_admins_change_each_one_alone() {
     let admin = app.admin_token().await;
     assert_eq!(
         get(&app, &admin).await,
-        json!({"business_hours": null, "away_message": null,
+        json!({"business_hours": null, "away_message": null, "greeting": null,
+               "translations": {},
                "prechat": {"ask_name": "optional", "ask_email": "optional"}})
     );
 
@@ -61,7 +62,7 @@ async fn settings_start_empty_and_admins_change_each_one_alone() {
                    {"day": "tue", "open": "09:00", "close": "12:00"},
                    {"day": "tue", "open": "13:00", "close": "17:00"},
                ]},
-               "away_message": "We are away.",
+               "away_message": "We are away.", "greeting": null, "translations": {},
                "prechat": {"ask_name": "off", "ask_email": "required"}}),
         "sorted and trimmed as stored"
     );
@@ -170,7 +171,8 @@ async fn bad_settings_are_refused_and_change_nothing() {
     }
     assert_eq!(
         get(&app, &admin).await,
-        json!({"business_hours": null, "away_message": null,
+        json!({"business_hours": null, "away_message": null, "greeting": null,
+               "translations": {},
                "prechat": {"ask_name": "optional", "ask_email": "optional"}})
     );
 }
