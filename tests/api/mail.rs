@@ -342,6 +342,10 @@ async fn a_visitor_is_emailed_unread_replies_with_a_link_that_reopens_the_chat()
     app.call("POST", "/api/v1/unsubscribe?token=v.1.00", None, None)
         .await
         .assert_error(403, "forbidden");
+    // A tampered link gets no confirm page either.
+    app.call("GET", "/api/v1/unsubscribe?token=v.1.00", None, None)
+        .await
+        .assert_error(403, "forbidden");
 
     app.send(&admin, &chat_id, "After the unsubscribe", None)
         .await

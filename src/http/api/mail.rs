@@ -98,15 +98,23 @@ pub async fn unsubscribe(
 
 /// A page that asks the visitor to confirm unsubscribing (a link opened from the email).
 ///
-/// A `GET` changes nothing (mail scanners open links): the page's button `POST`s.
+/// A `GET` changes nothing (mail scanners open links): the page's button `POST`s. A link
+/// that was tampered with or has expired gets `403` here already.
 #[utoipa::path(
     get,
     path = "/api/v1/unsubscribe",
     tag = "visitors",
     params(UnsubscribeParams),
-    responses((status = 200, description = "An HTML page with the confirm button.", content_type = "text/html"))
+    responses(
+        (status = 200, description = "An HTML page with the confirm button.", content_type = "text/html"),
+        (status = 403, description = "`forbidden`: a tampered or expired token.", body = ErrorBody),
+    )
 )]
-pub async fn unsubscribe_page(params: web::Query<UnsubscribeParams>) -> HttpResponse {
+pub async fn unsubscribe_page(
+    mail: web::Data<MailService>,
+    params: web::Query<UnsubscribeParams>,
+) -> Result<HttpResponse, ApiError> {
+    mail.check_unsubscribe(&params.token)?;
     let action = format!(
         "/api/v1/unsubscribe?token={}",
         html_escape::encode_double_quoted_attribute(&params.token)
@@ -119,13 +127,13 @@ pub async fn unsubscribe_page(params: web::Query<UnsubscribeParams>) -> HttpResp
          <form method=\"post\" action=\"{action}\"><button type=\"submit\">Unsubscribe</button>\
          </form></body></html>"
     );
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type(ContentType::html())
         .insert_header((
             "Content-Security-Policy",
             "default-src 'none'; form-action 'self'",
         ))
-        .body(page)
+        .body(page))
 }
 
 /// Emails the transcript of a closed chat to its visitor (the visitor, or an agent).

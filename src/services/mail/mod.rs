@@ -502,18 +502,23 @@ impl MailService {
 
     /// Turns off the email of the visitor an unsubscribe token names.
     pub async fn unsubscribe(&self, token: &str) -> Result<(), DomainError> {
-        let visitor_id = self
-            .mail
-            .inner
-            .signer
-            .verify(Purpose::Unsubscribe, token, now_ms() / 1000)
-            .map_err(refused)?;
+        let visitor_id = self.check_unsubscribe(token)?;
         self.store
             .write(move |db| {
                 outbox::opt_out_visitor(db, &visitor_id)?;
                 Ok(())
             })
             .await
+    }
+
+    /// The visitor an unsubscribe token names; `Forbidden` for a tampered or expired one.
+    /// Changes nothing: the confirm page checks the link before it offers the button.
+    pub fn check_unsubscribe(&self, token: &str) -> Result<String, DomainError> {
+        self.mail
+            .inner
+            .signer
+            .verify(Purpose::Unsubscribe, token, now_ms() / 1000)
+            .map_err(refused)
     }
 
     /// Emails a closed chat's transcript (without private notes) to its visitor; asked for
