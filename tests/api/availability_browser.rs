@@ -9,7 +9,9 @@ use fantoccini::Locator;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use crate::browser::{send_message, sign_in, with_browser, Browser, FixedPage, PATIENCE};
+use crate::browser::{
+    open_widget, send_message, sign_in, with_browser, Browser, FixedPage, PATIENCE,
+};
 use crate::helpers::spawn_app;
 
 /// Waits until the visitor page's status line holds `text`; returns the line.
@@ -210,22 +212,7 @@ async fn the_widget_tells_the_agents_where_the_visitor_navigates_in_a_single_pag
 
     let body = "Where is my parcel?";
     with_browser(|b| async move {
-        b.client.goto(&host_url).await.expect("open the host page");
-        b.wait_for_css("button[data-parley-launcher]").await;
-        b.click("button[data-parley-launcher]").await;
-        let widget = b
-            .client
-            .find(Locator::Css("[data-parley-widget]"))
-            .await
-            .expect("widget host");
-        let frame = widget
-            .shadow_root()
-            .await
-            .expect("the widget's shadow root")
-            .find(Locator::Css("iframe"))
-            .await
-            .expect("the chat iframe");
-        frame.enter_frame().await.expect("into the iframe");
+        open_widget(&b, &host_url).await;
         send_message(&b, body).await;
         b.wait_for_message(body, true).await;
         b.client

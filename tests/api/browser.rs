@@ -187,23 +187,7 @@ async fn the_widget_works_on_a_page_of_another_origin() {
     let body = "Hello from the shop's widget";
 
     with_browser(|b| async move {
-        b.client.goto(&host_url).await.expect("open the host page");
-        b.wait_for_css("button[data-parley-launcher]").await;
-        b.click("button[data-parley-launcher]").await;
-
-        let widget = b
-            .client
-            .find(Locator::Css("[data-parley-widget]"))
-            .await
-            .expect("widget host");
-        let frame = widget
-            .shadow_root()
-            .await
-            .expect("the widget's shadow root")
-            .find(Locator::Css("iframe"))
-            .await
-            .expect("the chat iframe");
-        frame.enter_frame().await.expect("switch into the iframe");
+        open_widget(&b, &host_url).await;
         send_message(&b, body).await;
         b.wait_for_message(body, true).await;
         b.client
@@ -532,6 +516,26 @@ async fn all_messages(api: &ApiClient) -> Vec<Value> {
         );
     }
     messages
+}
+
+/// Opens the page at `url`, clicks the widget's launcher and switches into its chat frame.
+pub(crate) async fn open_widget(b: &Browser, url: &str) {
+    b.client.goto(url).await.expect("open the host page");
+    b.wait_for_css("button[data-parley-launcher]").await;
+    b.click("button[data-parley-launcher]").await;
+    let widget = b
+        .client
+        .find(Locator::Css("[data-parley-widget]"))
+        .await
+        .expect("widget host");
+    let frame = widget
+        .shadow_root()
+        .await
+        .expect("the widget's shadow root")
+        .find(Locator::Css("iframe"))
+        .await
+        .expect("the chat iframe");
+    frame.enter_frame().await.expect("switch into the iframe");
 }
 
 /// Signs in to the agent inbox as the server's first admin.

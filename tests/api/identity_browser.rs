@@ -2,10 +2,9 @@
 //! site's user (the same chat in a second browser), tells the page of new messages, and
 //! the visitor page offers the rating once the chat is closed.
 
-use fantoccini::Locator;
 use serde_json::{json, Value};
 
-use crate::browser::{send_message, visitor_sends, with_browser, Browser, FixedPage};
+use crate::browser::{open_widget, send_message, visitor_sends, with_browser, FixedPage};
 use crate::helpers::{spawn_app, TestApp};
 use crate::identity::{identified_app, SECRET};
 
@@ -27,26 +26,6 @@ fn host_page(app: &TestApp) -> FixedPage {
          </script></body></html>",
         app.address
     ))
-}
-
-/// Opens the widget on the host page and switches into its chat frame.
-async fn open_widget(b: &Browser, url: &str) {
-    b.client.goto(url).await.expect("open the host page");
-    b.wait_for_css("button[data-parley-launcher]").await;
-    b.click("button[data-parley-launcher]").await;
-    let widget = b
-        .client
-        .find(Locator::Css("[data-parley-widget]"))
-        .await
-        .expect("widget host");
-    let frame = widget
-        .shadow_root()
-        .await
-        .expect("the widget's shadow root")
-        .find(Locator::Css("iframe"))
-        .await
-        .expect("the chat iframe");
-    frame.enter_frame().await.expect("switch into the iframe");
 }
 
 /// The chat whose last message is `body`, as an agent sees it.
