@@ -150,18 +150,19 @@ CREATE TABLE canned_responses (
 );
 
 -- Full-text search over the bodies of people's messages (not system events): an
--- external-content FTS5 index kept by triggers, so in the same transaction as the row.
--- remove_diacritics makes "deja" find "déjà".
+-- external-content FTS5 index. The writer indexes the new messages at the end of each write
+-- transaction (`store::search::index_after`), so they become searchable in the commit that
+-- stores them; the trigger takes deleted ones out. remove_diacritics makes "deja" find "déjà".
 CREATE VIRTUAL TABLE messages_fts USING fts5 (
     body,
     content = 'messages',
     content_rowid = 'seq',
     tokenize = 'unicode61 remove_diacritics 2'
 );
-CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN new.event IS NULL BEGIN
-    INSERT INTO messages_fts (rowid, body) VALUES (new.seq, new.body);
-END;
-CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.event IS NULL BEGIN
+-- Only an indexed message may leave the index: those up to the newest in FTS5's docsize table.
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages
+WHEN old.event IS NULL AND old.seq <= (SELECT COALESCE(MAX(id), 0) FROM messages_fts_docsize)
+BEGIN
     INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', old.seq, old.body);
 END;
 

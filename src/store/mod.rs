@@ -39,7 +39,7 @@ pub use writer::Writer;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// `PRAGMA user_version` of a database that has [`SCHEMA`]; bump it with each migration.
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 
 /// Ordered migrations: `MIGRATIONS[i]` takes a database from version `i + 1` to `i + 2`.
 const MIGRATIONS: &[&str] = &[
@@ -53,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/9_availability.sql"),
     include_str!("migrations/10_mail.sql"),
     include_str!("migrations/11_identity_ratings.sql"),
+    include_str!("migrations/12_search_per_transaction.sql"),
 ];
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
@@ -612,6 +613,7 @@ mod tests {
         assert_eq!(seqs, [1, 2]);
         conn.execute(insert, ("m4", "delta", None::<String>))
             .unwrap();
+        search::index_after(&conn, search::indexed_up_to(&conn).unwrap()).unwrap();
         let seq: i64 = conn
             .query_row("SELECT seq FROM messages WHERE id = 'm4'", [], |r| r.get(0))
             .unwrap();

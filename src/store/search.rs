@@ -1,5 +1,6 @@
-//! Full-text search over message bodies: SQLite's FTS5 index `messages_fts`, PostgreSQL's
-//! `messages.search` tsvector (both kept by the database itself, system events left out).
+//! Full-text search over message bodies: SQLite's FTS5 index `messages_fts` (filled by the
+//! writer once per transaction, see [`index_after`]), PostgreSQL's `messages.search`
+//! tsvector (kept by the database itself); system events are left out of both.
 //!
 //! The parsed terms become each engine's syntax here, every one of them quoted, so nothing
 //! an agent types is read as an operator: FTS5 gets `"text"` (and `"text" *` for a prefix),
@@ -93,6 +94,33 @@ fn ranked_within(db: &Db, query: &SearchQuery, limit: usize, window: i64) -> DbR
             }
         }
     }
+}
+
+/// The seq up to which messages are in SQLite's index: the newest indexed one (0 if none).
+///
+/// Messages are indexed in seq order, so every message at or below it is indexed (events
+/// excepted) and none above it is. `messages_fts_docsize` is FTS5's own table of one row per
+/// indexed message, keyed by its rowid, our seq.
+pub fn indexed_up_to(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT COALESCE(MAX(id), 0) FROM messages_fts_docsize")?
+        .query_row([], |r| r.get(0))
+}
+
+/// Puts the messages with a seq above `after` (system events excepted) into SQLite's index,
+/// inside the caller's transaction, and returns the newest seq now looked at.
+///
+/// The writer calls it once per transaction, before the commit, so a message is searchable
+/// from the commit that stores it. Per message, as the trigger did, it would cost FTS5 a
+/// new segment at every savepoint (the writer runs each job in one), with its merges and
+/// WAL pages; once per transaction the batch shares them.
+pub fn index_after(conn: &rusqlite::Connection, after: i64) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO messages_fts (rowid, body)
+         SELECT seq, body FROM messages WHERE seq > ?1 AND event IS NULL ORDER BY seq",
+    )?
+    .execute([after])?;
+    conn.prepare_cached("SELECT MAX(?1, COALESCE(MAX(seq), 0)) FROM messages")?
+        .query_row([after], |r| r.get(0))
 }
 
 /// An FTS5 string: the text in double quotes, its own double quotes doubled. Inside one,
@@ -199,6 +227,7 @@ mod tests {
             )
             .unwrap();
         }
+        index_after(&conn, indexed_up_to(&conn).unwrap()).unwrap();
         conn
     }
 
@@ -261,5 +290,27 @@ mod tests {
             };
             ranked(&Db::Sqlite(&conn), &query, 10).unwrap_or_else(|e| panic!("{q:?}: {e}"));
         }
+    }
+
+    #[test]
+    fn only_indexed_messages_leave_the_index_and_events_never_enter_it() {
+        let conn = database(&["alpha one", "alpha two"]);
+        let insert = "INSERT INTO messages (id, chat_id, sender, body, event, created_at)
+                      VALUES (?1, 'c', 'visitor', ?2, ?3, 't')";
+        conn.execute(insert, ("m2", "alpha three", None::<&str>))
+            .unwrap();
+        conn.execute(insert, ("m3", "alpha closed", Some("closed")))
+            .unwrap();
+        assert_eq!(indexed_up_to(&conn).unwrap(), 2);
+        // Deleting a message the index never saw must not touch the index ('delete' of an
+        // unknown row would corrupt it); deleting an indexed one takes it out.
+        conn.execute("DELETE FROM messages WHERE seq IN (2, 3)", [])
+            .unwrap();
+        assert_eq!(index_after(&conn, 2).unwrap(), 4);
+        assert_eq!(search(&conn, "alpha"), vec![1]);
+        conn.execute_batch("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+            .unwrap();
+        // Nothing new: the mark stays where it was looked up to.
+        assert_eq!(index_after(&conn, 4).unwrap(), 4);
     }
 }
