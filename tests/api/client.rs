@@ -83,6 +83,10 @@ impl ApiClient {
     pub fn new(address: String) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
+            // Well under the server's keep-alive (actix: 5 s): a pooled connection reused
+            // just as the server closes it for idling fails with an incomplete message
+            // (seen in CI after a browser step of about 5 s).
+            .pool_idle_timeout(Duration::from_secs(2))
             .build()
             .expect("a client builds");
         Self {
