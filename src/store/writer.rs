@@ -2,8 +2,9 @@
 //!
 //! Every write of the server is a job sent to this thread. The thread takes all jobs that
 //! are waiting, runs each in its own SAVEPOINT inside one `BEGIN IMMEDIATE` transaction (a
-//! job alone in its batch needs none: its failure rolls the transaction back), commits once, and only then answers each job. So a `201` always means "on disk", one
-//! fsync serves a whole batch, and seq order is commit order. Before the commit it adds the
+//! job alone in its batch needs none: its failure rolls the transaction back), commits
+//! once, and only then answers each job. So a `201` always means "on disk", one fsync
+//! serves a whole batch, and seq order is commit order. Before the commit it adds the
 //! batch's new messages to the search index, once for the whole batch.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
