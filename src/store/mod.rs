@@ -129,6 +129,24 @@ fn start_checkpointer(path: &Path, every: Duration, restart: WalRestart) -> rusq
     Ok(())
 }
 
+/// Copies every WAL frame back and cuts the file to nothing, waiting for readers (the
+/// connection's busy timeout) and for another checkpoint that is running (the checkpointer
+/// thread's, every 500 ms). SQLite reports that last case only in the pragma's `busy`
+/// column, not as an error, so the checkpoint is tried again, 10 ms apart, up to a second.
+/// An erasure relies on it: until then the WAL holds old copies of the erased pages.
+fn truncate_wal(conn: &Connection) -> rusqlite::Result<()> {
+    const TRIES: u32 = 100;
+    for _ in 0..TRIES {
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        if busy == 0 {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    log::warn!("the WAL is still in use after {TRIES} tries to empty it");
+    Ok(())
+}
+
 /// Requests to the writer, between two of its transactions, to restart the WAL (it grew
 /// too long) or to empty it (deleted data must leave the disk).
 #[derive(Clone)]
@@ -448,7 +466,7 @@ impl Direct {
             let mut rows = vacuum.query([])?;
             while rows.next()?.is_some() {}
         }
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        truncate_wal(conn)?;
         Ok(())
     }
 

@@ -17,7 +17,7 @@ use crate::store::sql::Db;
 use tokio::sync::oneshot;
 
 use crate::domain::DomainError;
-use crate::store::{search, WalRestart};
+use crate::store::{search, truncate_wal, WalRestart};
 
 /// Most jobs committed in one transaction; bounds the latency of the first job in a batch.
 const MAX_BATCH: usize = 512;
@@ -181,7 +181,7 @@ fn writer_loop(conn: Connection, queue: mpsc::Receiver<Job>, wal_restart: WalRes
         // file over. Sends wait meanwhile: a short pause beats a WAL that grows for good.
         if wal_restart.take_truncate() {
             // Copies every frame back and cuts the file to nothing (waits for readers).
-            if let Err(e) = checkpoint_until_done(&conn, "TRUNCATE") {
+            if let Err(e) = truncate_wal(&conn) {
                 log::warn!("WAL truncate failed: {e}");
             }
         } else if wal_restart.take() {
@@ -191,29 +191,6 @@ fn writer_loop(conn: Connection, queue: mpsc::Receiver<Job>, wal_restart: WalRes
         }
     }
     log::debug!("writer stopped: every store handle is gone");
-}
-
-/// Most tries of a checkpoint that found another one running (the checkpointer thread's).
-const CHECKPOINT_TRIES: u32 = 100;
-
-/// Runs a `mode` checkpoint to its end. One that finds another checkpoint running (the
-/// checkpointer thread's PASSIVE one, every 500 ms) does nothing and says so only in its
-/// `busy` column, not as an error: it is tried again, 10 ms apart, up to a second. An
-/// erasure relies on it: the WAL still holds old copies of the erased pages until then.
-fn checkpoint_until_done(conn: &Connection, mode: &str) -> rusqlite::Result<()> {
-    let sql = format!("PRAGMA wal_checkpoint({mode})");
-    for _ in 1..CHECKPOINT_TRIES {
-        let busy: i64 = conn.query_row(&sql, [], |r| r.get(0))?;
-        if busy == 0 {
-            return Ok(());
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    let busy: i64 = conn.query_row(&sql, [], |r| r.get(0))?;
-    if busy != 0 {
-        log::warn!("WAL {mode} checkpoint still busy after {CHECKPOINT_TRIES} tries");
-    }
-    Ok(())
 }
 
 /// Indexes the messages stored since `indexed` (unknown: looked up) for search, in the open
