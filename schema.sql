@@ -150,9 +150,9 @@ CREATE TABLE canned_responses (
 );
 
 -- Full-text search over the bodies of people's messages (not system events): an
--- external-content FTS5 index. The writer indexes the new messages at the end of each write
--- transaction (`store::search::index_after`), so they become searchable in the commit that
--- stores them; the trigger takes deleted ones out. remove_diacritics makes "deja" find "déjà".
+-- external-content FTS5 index. The writer indexes new messages a few times a second and
+-- before each search (`store::search::index_after`), so a search finds every message stored
+-- before it; the trigger takes deleted ones out. remove_diacritics makes "deja" find "déjà".
 CREATE VIRTUAL TABLE messages_fts USING fts5 (
     body,
     content = 'messages',

@@ -330,8 +330,8 @@ fn options() -> Options {
     options
 }
 
-/// Fills the database: visitors, chats of 20 messages each, the messages (the FTS5 index
-/// is kept by the schema's triggers, as in the server).
+/// Fills the database: visitors, chats of 20 messages each, the messages (the writer puts
+/// them into the FTS5 index, as in the server).
 async fn fill(store: &Store, vocabulary: &Vocabulary, rng: &mut StdRng, messages: usize) {
     const PER_CHAT: usize = 20;
     const BATCH: usize = 10_000;

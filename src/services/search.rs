@@ -19,6 +19,7 @@ pub async fn search(
 ) -> Result<Vec<SearchResult>, DomainError> {
     caller.require_agent()?;
     let limit = limit.clamp(1, MAX_LIMIT);
+    store.catch_up_search_index().await?;
     store.read(move |db| search_in(db, &query, limit)).await
 }
 

@@ -361,6 +361,16 @@ impl Store {
         }
     }
 
+    /// Resolves once every message stored before the call can be found by search. SQLite's
+    /// index is filled by the writer behind the messages (see `writer::SearchIndexing`);
+    /// PostgreSQL's is part of each row.
+    pub async fn catch_up_search_index(&self) -> Result<(), DomainError> {
+        match self {
+            Store::Sqlite(store) => store.writer.index_now().await,
+            Store::Postgres(_) => Ok(()),
+        }
+    }
+
     /// Makes deleted data leave the disk (see [`SqliteStore::scrub`]). On PostgreSQL that
     /// is the server's (auto)vacuum's work, and this does nothing.
     pub async fn scrub(&self) -> Result<(), DomainError> {

@@ -1,5 +1,5 @@
 //! Full-text search over message bodies: SQLite's FTS5 index `messages_fts` (filled by the
-//! writer once per transaction, see [`index_after`]), PostgreSQL's `messages.search`
+//! writer behind the messages, see [`index_after`]), PostgreSQL's `messages.search`
 //! tsvector (kept by the database itself); system events are left out of both.
 //!
 //! The parsed terms become each engine's syntax here, every one of them quoted, so nothing
@@ -109,10 +109,9 @@ pub fn indexed_up_to(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
 /// Puts the messages with a seq above `after` (system events excepted) into SQLite's index,
 /// inside the caller's transaction, and returns the newest seq now looked at.
 ///
-/// The writer calls it once per transaction, before the commit, so a message is searchable
-/// from the commit that stores it. Per message, as the trigger did, it would cost FTS5 a
-/// new segment at every savepoint (the writer runs each job in one), with its merges and
-/// WAL pages; once per transaction the batch shares them.
+/// The writer calls it a few times a second and before each search (see
+/// `writer::SearchIndexing`), so many messages share one new FTS5 segment, its merges and
+/// its WAL pages; per message, as a trigger would, each would cost a segment of its own.
 pub fn index_after(conn: &rusqlite::Connection, after: i64) -> rusqlite::Result<i64> {
     conn.prepare_cached(
         "INSERT INTO messages_fts (rowid, body)

@@ -4,12 +4,15 @@
 //! are waiting, runs each in its own SAVEPOINT inside one `BEGIN IMMEDIATE` transaction (a
 //! job alone in its batch needs none: its failure rolls the transaction back), commits
 //! once, and only then answers each job. So a `201` always means "on disk", one fsync
-//! serves a whole batch, and seq order is commit order. Before the commit it adds the
-//! batch's new messages to the search index, once for the whole batch.
+//! serves a whole batch, and seq order is commit order.
+//!
+//! The search index is filled behind the messages, a few times a second (see
+//! [`SearchIndexing`]), and at once when a search asks for it ([`Writer::index_now`]).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
@@ -48,6 +51,8 @@ enum Isolation {
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
     wal_restart: WalRestart,
+    /// Set by [`Writer::index_now`]: the next transaction fills the search index.
+    index_wanted: Arc<AtomicBool>,
 }
 
 impl Writer {
@@ -58,14 +63,27 @@ impl Writer {
 
     pub fn start(conn: Connection, wal_restart: WalRestart) -> Self {
         let (jobs, queue) = mpsc::channel();
+        let index_wanted = Arc::new(AtomicBool::new(false));
         std::thread::Builder::new()
             .name("parley-writer".into())
             .spawn({
                 let wal_restart = wal_restart.clone();
-                move || writer_loop(conn, queue, wal_restart)
+                let indexing = SearchIndexing::new(index_wanted.clone());
+                move || writer_loop(conn, queue, wal_restart, indexing)
             })
             .expect("the OS can start one more thread at startup");
-        Self { jobs, wal_restart }
+        Self {
+            jobs,
+            wal_restart,
+            index_wanted,
+        }
+    }
+
+    /// Resolves once every message committed before the call is in the search index.
+    pub async fn index_now(&self) -> Result<(), DomainError> {
+        // Set before the job is sent: the batch that takes the job sees it.
+        self.index_wanted.store(true, Ordering::SeqCst);
+        self.run(|_| Ok(())).await
     }
 
     /// Runs `job` in the next transaction and waits for its commit.
@@ -119,12 +137,103 @@ fn catching_panics<T>(job: impl FnOnce() -> Result<T, DomainError>) -> Result<T,
         .unwrap_or_else(|_| Err(DomainError::internal("a write job panicked")))
 }
 
-fn writer_loop(conn: Connection, queue: mpsc::Receiver<Job>, wal_restart: WalRestart) {
+/// When the writer fills the search index. Per commit, FTS5 writes a new index segment
+/// (and merges segments as they pile up): at one message per transaction, the usual batch
+/// at a steady rate, that was a fifth of the writer's CPU and a third of its WAL pages. So
+/// messages are indexed together, a few times a second or every few hundred jobs, in the
+/// transaction of the batch at hand or, when no job comes, in one of their own; and at
+/// once when a search wants them ([`Writer::index_now`]), so a search still finds every
+/// message stored before it.
+struct SearchIndexing {
+    /// The seq up to which messages are looked at; `None` after a failed transaction
+    /// (looked up again).
+    indexed: Option<i64>,
+    /// Jobs committed since the index was last filled (each may have stored messages).
+    /// Starts at 1, so messages a previous run left unindexed are indexed soon after start.
+    jobs_behind: usize,
+    last_filled: Instant,
+    wanted: Arc<AtomicBool>,
+}
+
+impl SearchIndexing {
+    /// How long a message may wait for the index while the writer is busy or idle.
+    const EVERY: Duration = Duration::from_millis(250);
+    /// How many jobs may wait for it: bounds the size, and so the time, of one filling.
+    const AFTER_JOBS: usize = 256;
+
+    fn new(wanted: Arc<AtomicBool>) -> Self {
+        Self {
+            indexed: None,
+            jobs_behind: 1,
+            last_filled: Instant::now(),
+            wanted,
+        }
+    }
+
+    /// Whether the transaction of a batch of `jobs` should fill the index before it commits.
+    fn due_with(&mut self, jobs: usize) -> bool {
+        let asked = self.wanted.swap(false, Ordering::SeqCst);
+        asked
+            || self.jobs_behind + jobs >= Self::AFTER_JOBS
+            || (self.jobs_behind > 0 && self.last_filled.elapsed() >= Self::EVERY)
+    }
+
+    /// How long the writer may wait for a job before it fills the index on its own.
+    fn idle_wait(&self) -> Option<Duration> {
+        (self.jobs_behind > 0).then(|| Self::EVERY.saturating_sub(self.last_filled.elapsed()))
+    }
+
+    /// Fills the index inside the open transaction; returns the seq looked at up to.
+    fn fill(&self, conn: &Connection) -> rusqlite::Result<i64> {
+        let after = match self.indexed {
+            Some(seq) => seq,
+            None => search::indexed_up_to(conn)?,
+        };
+        search::index_after(conn, after)
+    }
+
+    /// After a commit: `filled` is what [`SearchIndexing::fill`] returned, if it ran.
+    fn committed(&mut self, jobs: usize, filled: Option<i64>) {
+        match filled {
+            Some(up_to) => {
+                self.indexed = Some(up_to);
+                self.jobs_behind = 0;
+                self.last_filled = Instant::now();
+            }
+            None => self.jobs_behind += jobs,
+        }
+    }
+
+    /// After a transaction that failed or was rolled back.
+    fn rolled_back(&mut self, filling: bool) {
+        if filling {
+            // The index may or may not hold what the failed transaction added: look again.
+            self.indexed = None;
+            self.jobs_behind = self.jobs_behind.max(1);
+        }
+    }
+}
+
+fn writer_loop(
+    conn: Connection,
+    queue: mpsc::Receiver<Job>,
+    wal_restart: WalRestart,
+    mut indexing: SearchIndexing,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    // The seq up to which messages are in the search index: known after each commit, looked
-    // up again after a batch that failed.
-    let mut indexed: Option<i64> = None;
-    while let Ok(first) = queue.recv() {
+    loop {
+        let first = match indexing.idle_wait() {
+            None => queue.recv().map_err(|_| ()),
+            Some(wait) => match queue.recv_timeout(wait) {
+                Ok(job) => Ok(job),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    fill_index_alone(&conn, &mut indexing);
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => Err(()),
+            },
+        };
+        let Ok(first) = first else { break };
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
@@ -140,7 +249,8 @@ fn writer_loop(conn: Connection, queue: mpsc::Receiver<Job>, wal_restart: WalRes
             }
             continue;
         }
-        let isolation = if batch.len() == 1 {
+        let jobs = batch.len();
+        let isolation = if jobs == 1 {
             Isolation::Alone
         } else {
             Isolation::Savepoint
@@ -154,22 +264,29 @@ fn writer_loop(conn: Connection, queue: mpsc::Receiver<Job>, wal_restart: WalRes
                 reply
             })
             .collect();
+        let filling = !lone_failure && indexing.due_with(jobs);
         let commit = if lone_failure {
             // The one job failed: undo it as its savepoint would have. Its reply carries
             // its own error.
-            conn.execute_batch("ROLLBACK").map(|()| indexed)
+            conn.execute_batch("ROLLBACK").map(|()| None)
         } else {
-            index_new_messages(&conn, indexed).and_then(|up_to| {
+            let filled = if filling {
+                indexing.fill(&conn).map(Some)
+            } else {
+                Ok(None)
+            };
+            filled.and_then(|filled| {
                 conn.execute_batch("COMMIT")?;
-                Ok(Some(up_to))
+                Ok(filled)
             })
         };
         match &commit {
-            Ok(up_to) => indexed = *up_to,
+            Ok(filled) if !lone_failure => indexing.committed(jobs, *filled),
+            Ok(_) => {}
             Err(e) => {
                 log::error!("writer could not commit: {e}");
                 let _ = conn.execute_batch("ROLLBACK");
-                indexed = None;
+                indexing.rolled_back(filling);
             }
         }
         crate::metrics::write_batch(replies.len(), started.elapsed());
@@ -193,14 +310,23 @@ fn writer_loop(conn: Connection, queue: mpsc::Receiver<Job>, wal_restart: WalRes
     log::debug!("writer stopped: every store handle is gone");
 }
 
-/// Indexes the messages stored since `indexed` (unknown: looked up) for search, in the open
-/// transaction; returns the seq indexed up to now.
-fn index_new_messages(conn: &Connection, indexed: Option<i64>) -> rusqlite::Result<i64> {
-    let after = match indexed {
-        Some(seq) => seq,
-        None => search::indexed_up_to(conn)?,
-    };
-    search::index_after(conn, after)
+/// Fills the search index in a transaction of its own (no job came for a while).
+fn fill_index_alone(conn: &Connection, indexing: &mut SearchIndexing) {
+    let filled = conn.execute_batch("BEGIN IMMEDIATE").and_then(|()| {
+        let up_to = indexing.fill(conn)?;
+        conn.execute_batch("COMMIT")?;
+        Ok(up_to)
+    });
+    match filled {
+        Ok(up_to) => indexing.committed(0, Some(up_to)),
+        Err(e) => {
+            log::error!("writer could not index messages for search: {e}");
+            let _ = conn.execute_batch("ROLLBACK");
+            indexing.rolled_back(true);
+            // Not again at once: the next try comes after the usual wait.
+            indexing.last_filled = Instant::now();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -210,11 +336,17 @@ mod tests {
 
     use super::*;
 
-    /// A writer on a migrated in-memory database with a scratch table `t (x)`.
+    /// A writer on a migrated in-memory database with a scratch table `t (x)` and a chat `c`.
     fn writer() -> Writer {
         let mut conn = Connection::open_in_memory().unwrap();
         crate::store::migrate(&mut conn).unwrap();
-        conn.execute_batch("CREATE TABLE t (x TEXT)").unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (x TEXT);
+             INSERT INTO visitors (id, created_at) VALUES ('v', '2026-01-01T00:00:00.000Z');
+             INSERT INTO chats (id, visitor_id, created_at)
+             VALUES ('c', 'v', '2026-01-01T00:00:00.000Z');",
+        )
+        .unwrap();
         Writer::start(conn, WalRestart::new(1_000))
     }
 
@@ -257,6 +389,83 @@ mod tests {
         assert!(panicked.is_err());
         writer.run(insert("kept")).await.unwrap();
         assert_eq!(rows(&writer).await, "kept");
+    }
+
+    fn store_message(body: &'static str) -> impl FnOnce(&Db) -> Result<(), DomainError> + Send {
+        move |db: &Db| {
+            db.execute(
+                "INSERT INTO messages (id, chat_id, sender, body, created_at)
+                 VALUES (?1, 'c', 'visitor', ?2, '2026-01-01T00:00:00.000Z')",
+                &[&crate::domain::new_id(), &body],
+            )?;
+            Ok(())
+        }
+    }
+
+    /// The seqs FTS5 finds for `word`, oldest first.
+    async fn found(writer: &Writer, word: &'static str) -> Vec<i64> {
+        writer
+            .run(move |db| {
+                Ok(db.query_map(
+                    "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1 ORDER BY rowid",
+                    &[&word],
+                    |r| r.get::<i64>(0),
+                )?)
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn messages_are_indexed_when_a_search_asks_and_soon_after_when_none_does() {
+        let writer = writer();
+        writer.run(store_message("hello there")).await.unwrap();
+        writer.index_now().await.unwrap();
+        assert_eq!(found(&writer, "hello").await, vec![1]);
+
+        // No search: the idle writer indexes it within its interval.
+        writer.run(store_message("hello again")).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while found(&writer, "again").await.is_empty() {
+            assert!(Instant::now() < deadline, "never indexed while idle");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(found(&writer, "hello").await, vec![1, 2]);
+    }
+
+    #[test]
+    fn the_index_is_filled_when_asked_after_its_interval_or_after_enough_jobs() {
+        let wanted = Arc::new(AtomicBool::new(false));
+        let mut indexing = SearchIndexing::new(wanted.clone());
+        indexing.committed(1, Some(7));
+        assert_eq!(
+            indexing.idle_wait(),
+            None,
+            "nothing behind: the writer just waits"
+        );
+        assert!(!indexing.due_with(1));
+        indexing.committed(1, None);
+        assert!(indexing.idle_wait().is_some());
+
+        wanted.store(true, Ordering::SeqCst);
+        assert!(indexing.due_with(1), "a search asked");
+        assert!(!wanted.load(Ordering::SeqCst), "and its ask is taken");
+
+        assert!(!indexing.due_with(SearchIndexing::AFTER_JOBS - 2));
+        assert!(
+            indexing.due_with(SearchIndexing::AFTER_JOBS - 1),
+            "enough jobs behind"
+        );
+
+        indexing.last_filled = Instant::now() - SearchIndexing::EVERY;
+        assert!(indexing.due_with(1), "the interval passed");
+        assert_eq!(indexing.idle_wait(), Some(Duration::ZERO));
+
+        indexing.rolled_back(true);
+        assert_eq!(
+            indexing.indexed, None,
+            "looked up again after a failed filling"
+        );
     }
 
     #[tokio::test]
