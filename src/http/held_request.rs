@@ -6,18 +6,45 @@
 //! carries three or four headers, and they land in random slots across that table, so most
 //! of its pages are touched and resident. [`compact`], the middleware of the routes that
 //! hold requests, swaps the map for one sized to what arrived before the handler runs.
+//!
+//! A browser's poll carries a dozen headers (User-Agent, Accept-*, Referer, `sec-ch-ua*`,
+//! `Sec-Fetch-*`…), ~700 bytes that nothing reads once the outer middleware has run (the
+//! compression middleware reads Accept-Encoding before it calls the route). A held `GET`
+//! keeps only [`KEPT_WHILE_HELD`]; anything else that reads a header must run outside.
 
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{HeaderMap, HeaderName, AUTHORIZATION, FORWARDED, X_FORWARDED_FOR};
+use actix_web::http::Method;
 
-/// Middleware (`wrap_fn`) for a route that holds its requests: compacts the header map, then
+/// What a held `GET` still reads: its token (the handler) and, when it ends, the client's
+/// address behind a proxy (the request log, `request_metrics`).
+const KEPT_WHILE_HELD: [HeaderName; 3] = [AUTHORIZATION, X_FORWARDED_FOR, FORWARDED];
+
+/// Middleware (`wrap_fn`) for a route that holds its requests: trims (`GET`) or compacts
+/// (other methods: their bodies need Content-Type and Content-Length) the header map, then
 /// calls the route.
 pub fn compact<S, B>(mut req: ServiceRequest, route: &S) -> S::Future
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
 {
-    compact_headers(req.headers_mut());
+    if req.method() == Method::GET {
+        keep_only(req.headers_mut(), &KEPT_WHILE_HELD);
+    } else {
+        compact_headers(req.headers_mut());
+    }
     route.call(req)
+}
+
+/// Replaces `headers` with a map of only the `kept` names (every value of each), sized to
+/// them.
+fn keep_only(headers: &mut HeaderMap, kept: &[HeaderName]) {
+    let mut trimmed = HeaderMap::with_capacity(kept.len());
+    for name in kept {
+        for value in headers.get_all(name) {
+            trimmed.append(name.clone(), value.clone());
+        }
+    }
+    *headers = trimmed;
 }
 
 /// Replaces `headers` with an equal map sized to its contents (the values are shared
@@ -59,6 +86,23 @@ mod tests {
         for (name, value) in &before {
             assert!(headers.get_all(name).any(|v| v == value), "{name} lost");
         }
+    }
+
+    #[test]
+    fn a_held_get_keeps_its_token_and_forwarding_headers_only() {
+        let mut headers = HeaderMap::with_capacity(16);
+        headers.append(HOST, HeaderValue::from_static("127.0.0.1:8080"));
+        headers.append(AUTHORIZATION, HeaderValue::from_static("Bearer pv_x"));
+        headers.append(ACCEPT, HeaderValue::from_static("*/*"));
+        headers.append(X_FORWARDED_FOR, HeaderValue::from_static("192.0.2.1"));
+        headers.append(X_FORWARDED_FOR, HeaderValue::from_static("198.51.100.2"));
+        keep_only(&mut headers, &KEPT_WHILE_HELD);
+        assert_eq!(headers.len(), 3);
+        assert_eq!(headers.get(AUTHORIZATION).unwrap(), "Bearer pv_x");
+        let forwarded: Vec<&HeaderValue> = headers.get_all(X_FORWARDED_FOR).collect();
+        assert_eq!(forwarded, ["192.0.2.1", "198.51.100.2"]);
+        assert!(headers.get(HOST).is_none() && headers.get(ACCEPT).is_none());
+        assert!(headers.capacity() < 16, "capacity {}", headers.capacity());
     }
 
     #[test]
