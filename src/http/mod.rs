@@ -6,6 +6,7 @@ pub mod api;
 pub mod assets;
 pub mod body_deadline;
 pub mod client_addr;
+pub mod compression;
 pub mod conn_limit;
 pub mod error;
 pub mod extract;

@@ -16,7 +16,7 @@ use crate::domain::{DomainError, Role};
 use crate::http::body_deadline::{self, BodyDeadline};
 use crate::http::conn_limit::{self, ConnectionLimits};
 use crate::http::error::{self, ApiError};
-use crate::http::{params, request_metrics, routes};
+use crate::http::{compression, params, request_metrics, routes};
 use crate::poll::Hub;
 use crate::services::agents::{self, AgentService, NewAgent};
 use crate::services::auth::{self, Sessions};
@@ -196,7 +196,10 @@ impl Application {
                 // Innermost: a body that arrives too slowly fails its handler's read with 408.
                 .wrap(actix_web::middleware::from_fn(body_deadline::enforce))
                 .wrap(ErrorHandlers::new().default_handler(error::contract_shape))
+                // Only bodies of 4 KiB and more are compressed (see `compression`).
+                .wrap(compression::leave_small_uncompressed())
                 .wrap(Compress::default())
+                .wrap(compression::drop_identity_marker())
                 .wrap(
                     DefaultHeaders::new()
                         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
@@ -217,7 +220,11 @@ impl Application {
             Some(count) => server.on_connect(count),
             None => server,
         };
+        // Answers are small and wanted at once: Nagle's algorithm would hold the second
+        // write of an answer sent in two (a streamed or compressed body) until the client's
+        // delayed ACK, 40 ms later.
         let server = server
+            .tcp_nodelay(true)
             .listen(listener)?
             .workers(workers)
             .max_connections(if per_worker == 0 {

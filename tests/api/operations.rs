@@ -110,6 +110,17 @@ async fn assets_have_types_etags_and_revalidate() {
         .await
         .unwrap();
     assert_eq!(compressed.headers()["content-encoding"], "gzip");
+    // A small answer goes out as it is: compressing ~1 KB costs more than it saves.
+    let small = app
+        .client
+        .get(app.url("/healthz"))
+        .header("accept-encoding", "gzip, deflate, br, zstd")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(small.status(), 200);
+    assert!(small.headers().get("content-encoding").is_none());
+    assert!(small.json::<serde_json::Value>().await.is_ok());
 }
 
 #[tokio::test]
