@@ -367,7 +367,13 @@ fn snapshot(db: &Path) -> BTreeMap<String, Vec<String>> {
         ("messages", "SELECT * FROM messages"),
         ("chats", "SELECT * FROM chats"),
         ("visitors", "SELECT * FROM visitors"),
-        ("agents", "SELECT * FROM agents"),
+        // Not `last_seen_at`: a refused request of a signed-in agent still shows it present,
+        // and that note is written in the background, whenever it lands.
+        (
+            "agents",
+            "SELECT id, email, name, role, password_hash, disabled, created_at, availability,
+                    email_notifications FROM agents",
+        ),
         ("tokens", "SELECT kind, owner_id, expires_at FROM tokens"),
     ] {
         let mut statement = conn.prepare(query).unwrap();
