@@ -139,7 +139,7 @@ fn catching_panics<T>(job: impl FnOnce() -> Result<T, DomainError>) -> Result<T,
 
 /// When the writer fills the search index. Per commit, FTS5 writes a new index segment
 /// (and merges segments as they pile up): at one message per transaction, the usual batch
-/// at a steady rate, that was a fifth of the writer's CPU and a third of its WAL pages. So
+/// at a steady rate, that was a segment, its merges and their WAL pages per message. So
 /// messages are indexed together, a few times a second or every few hundred jobs, in the
 /// transaction of the batch at hand or, when no job comes, in one of their own; and at
 /// once when a search wants them ([`Writer::index_now`]), so a search still finds every
