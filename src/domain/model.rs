@@ -58,6 +58,15 @@ impl Sender {
             _ => None,
         }
     }
+
+    /// How a message by this sender moves the chat's unread counts: `(for the agents, for
+    /// the visitor)`. A private note is no news to the visitor: it never counts there.
+    pub fn unread_counts(self, private: bool) -> (i64, i64) {
+        (
+            i64::from(self == Sender::Visitor),
+            i64::from(self == Sender::Agent && !private),
+        )
+    }
 }
 
 /// Whether a chat is waiting for answers.
@@ -223,6 +232,19 @@ pub struct Chat {
     /// Read markers; sent in poll answers as `read`, not as part of the chat.
     #[serde(skip)]
     pub read: ReadMarkers,
+}
+
+impl Chat {
+    /// The chat as a message's commit leaves it (what `store::messages::insert` writes):
+    /// that message last, and counted unread on the side it is news to.
+    pub fn record_message(&mut self, message: &Message) {
+        let (for_agents, for_visitor) = message.sender.unread_counts(message.private);
+        self.last_seq = message.seq;
+        self.last_message_at = Some(message.created_at.clone());
+        self.unread += for_agents;
+        self.unread_by_visitor += for_visitor;
+        self.last_message = Some(message.clone());
+    }
 }
 
 /// A visitor's rating of a closed chat.

@@ -233,6 +233,12 @@ impl Wakeups {
     }
 
     /// Whether a poller of this chat waits with cursor `seq`.
+    pub fn is_watched(&self, chat_id: &str) -> bool {
+        self.lock()
+            .get(chat_id)
+            .is_some_and(|entry| entry.subscribers > 0)
+    }
+
     pub fn has_poller_at(&self, chat_id: &str, seq: i64) -> bool {
         self.lock()
             .get(chat_id)

@@ -13,6 +13,14 @@ pub fn visible_chat(db: &Db, chat_id: &str, caller: &Caller) -> Result<Access, D
     Ok(access)
 }
 
+/// The whole chat (without `last_message`) if `caller` may see it, unfiltered: agents'
+/// labels and the visitor's context included.
+pub fn visible_whole_chat(db: &Db, chat_id: &str, caller: &Caller) -> Result<Chat, DomainError> {
+    let chat = chats::find_bare(db, chat_id)?.ok_or(DomainError::NotFound)?;
+    ensure_visible(caller, &chat.visitor.id)?;
+    Ok(chat)
+}
+
 /// A visitor asking for another's chat gets the same `NotFound` as for a chat that does not
 /// exist, so existence is not leaked.
 pub fn ensure_visible(caller: &Caller, chat_visitor_id: &str) -> Result<(), DomainError> {

@@ -16,7 +16,9 @@ use crate::domain::{
     Typing,
 };
 use crate::poll::{Hub, Parked, PollSlot, Published, Watch, Woken};
-use crate::services::access::{chat_for, ensure_visible, shown_to, visible_chat};
+use crate::services::access::{
+    chat_for, ensure_visible, shown_to, visible_chat, visible_whole_chat,
+};
 use crate::services::attachments::Upload;
 use crate::services::bus::Bus;
 use crate::services::limits::Limits;
@@ -143,7 +145,18 @@ impl MessageService {
             .write(move |db| {
                 // Read before the chat snapshot below, so the snapshot is never newer than it.
                 let state_version = hub.state_version(&id);
-                let access = visible_chat(db, &id, &caller)?;
+                // A chat with pollers is read whole, once: what is handed to them below is
+                // this read with the message applied. On PostgreSQL another instance may
+                // commit in between, so that copy is read again after the insert.
+                let whole = if db.backend() == Backend::Sqlite && hub.is_watched(&id) {
+                    Some(visible_whole_chat(db, &id, &caller)?)
+                } else {
+                    None
+                };
+                let access = match &whole {
+                    Some(chat) => chats::Access::of(chat),
+                    None => visible_chat(db, &id, &caller)?,
+                };
                 if let Some(client_id) = &client_id {
                     if let Some(original) =
                         messages::find_by_client_id(db, &id, caller.id(), client_id.as_str())?
@@ -202,8 +215,18 @@ impl MessageService {
                 let published = if reopens || private || !hub.has_poller_at(&id, prev_seq) {
                     None
                 } else {
-                    let mut chat = chats::find_bare(db, &id)?.ok_or(DomainError::NotFound)?;
-                    chat.last_message = Some(message.clone());
+                    let chat = match whole {
+                        Some(mut chat) => {
+                            chat.record_message(&message);
+                            chat
+                        }
+                        None => {
+                            let mut chat =
+                                chats::find_bare(db, &id)?.ok_or(DomainError::NotFound)?;
+                            chat.last_message = Some(message.clone());
+                            chat
+                        }
+                    };
                     Some(Published {
                         prev_seq,
                         message: message.clone(),

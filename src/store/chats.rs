@@ -99,6 +99,18 @@ pub struct Access {
     pub read: ReadMarkers,
 }
 
+impl Access {
+    /// The same fields of a chat read whole.
+    pub fn of(chat: &Chat) -> Self {
+        Self {
+            visitor_id: chat.visitor.id.clone(),
+            status: chat.status,
+            last_seq: chat.last_seq,
+            read: chat.read,
+        }
+    }
+}
+
 pub fn access(db: &Db, id: &str) -> DbResult<Option<Access>> {
     db.query_opt(
         "SELECT visitor_id, status, last_seq, visitor_read_seq, agent_read_seq

@@ -185,9 +185,8 @@ pub fn insert(db: &Db, new: NewMessage) -> DbResult<Message> {
     )?;
     // Counted at insert: a job that fails after this (rare) rolls back yet stays counted.
     crate::metrics::message_stored(sender.as_str());
-    // A private note is no news to the visitor: it never counts as unread there.
-    let for_agents = i64::from(sender == Sender::Visitor);
-    let for_visitor = i64::from(sender == Sender::Agent && !new.private);
+    // `Chat::record_message` applies the same change to a chat in memory.
+    let (for_agents, for_visitor) = sender.unread_counts(new.private);
     db.execute(
         "UPDATE chats SET last_seq = ?2, last_message_at = ?3,
                 unread_for_agents = unread_for_agents + ?4,

@@ -211,4 +211,22 @@ async fn a_woken_poll_answers_with_the_chat_as_of_the_new_message() {
     assert_eq!(fresh.body["messages"], body["messages"]);
     assert_eq!(fresh.body["chat"], body["chat"]);
     assert_eq!(fresh.body["read"], body["read"]);
+
+    // And the other way: an agent's reply handed to the visitor's waiting poll.
+    let after = message["seq"].as_i64().unwrap();
+    let (poll, sent, _) = act_while_held(
+        app.poll(&chat.token, &chat.chat_id, after, WAIT),
+        app.send(&agent, &chat.chat_id, "three", None),
+    )
+    .await;
+    let reply = sent.assert_status(201)["message"].clone();
+    let body = poll.assert_status(200);
+    assert_eq!(body["messages"][0], reply);
+    assert_eq!(body["chat"]["last_seq"], reply["seq"]);
+    assert_eq!(body["chat"]["last_message_at"], reply["created_at"]);
+    assert_eq!(body["chat"]["unread_by_visitor"], 1);
+    let fresh = app.poll(&chat.token, &chat.chat_id, after, 0).await;
+    assert_eq!(fresh.body["messages"], body["messages"]);
+    assert_eq!(fresh.body["chat"], body["chat"]);
+    assert_eq!(fresh.body["read"], body["read"]);
 }
