@@ -66,11 +66,14 @@ CREATE TABLE messages (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
     id         TEXT NOT NULL UNIQUE,
     chat_id    TEXT NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
-    sender     TEXT NOT NULL CHECK (sender IN ('visitor', 'agent', 'system')),
+    -- The CHECKs compare one value at a time: SQLite builds a temporary table for an IN
+    -- list of three or more, at every insert (migration 13).
+    sender     TEXT NOT NULL CHECK (sender = 'visitor' OR sender = 'agent' OR sender = 'system'),
     author_id  TEXT,                              -- visitor or agent id; NULL for system
     body       TEXT NOT NULL,
     client_id  TEXT,
-    event      TEXT CHECK (event IN ('closed', 'reopened', 'assigned', 'labeled')), -- 'labeled': migration 7
+    event      TEXT CHECK (event = 'closed' OR event = 'reopened' OR event = 'assigned'
+                           OR event = 'labeled'),   -- 'labeled': migration 7
     created_at TEXT NOT NULL,
     attachment_id TEXT REFERENCES attachments (id),
     private    INTEGER NOT NULL DEFAULT 0         -- a note for agents only (migration 6)
@@ -198,7 +201,7 @@ CREATE TABLE server_secrets (
 -- `hour_*` cap notifications per chat per hour.
 CREATE TABLE mail_schedule (
     chat_id      TEXT NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
-    side         TEXT NOT NULL CHECK (side IN ('agents', 'visitor', 'transcript')),
+    side         TEXT NOT NULL CHECK (side = 'agents' OR side = 'visitor' OR side = 'transcript'),
     due_at       INTEGER,
     notified_seq INTEGER NOT NULL DEFAULT 0,
     hour_start   INTEGER NOT NULL DEFAULT 0,

@@ -164,10 +164,11 @@ pub fn insert(db: &Db, new: NewMessage) -> DbResult<Message> {
         // transaction then holds until it commits.
         Backend::Postgres => Some(next_seq(db)?),
     };
-    let seq: i64 = db.query_row(
+    // No RETURNING: SQLite would collect the returned row in a temporary table.
+    db.execute(
         "INSERT INTO messages (seq, id, chat_id, sender, author_id, body, client_id, event,
                                created_at, attachment_id, private)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING seq",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         &[
             &seq,
             &new.id,
@@ -181,8 +182,12 @@ pub fn insert(db: &Db, new: NewMessage) -> DbResult<Message> {
             &attachment_id,
             &new.private,
         ],
-        |r| r.get(0),
     )?;
+    let seq = match (seq, db.sqlite()) {
+        (Some(seq), _) => seq,
+        (None, Some(conn)) => conn.last_insert_rowid(),
+        (None, None) => unreachable!("PostgreSQL takes every seq from its counter"),
+    };
     // Counted at insert: a job that fails after this (rare) rolls back yet stays counted.
     crate::metrics::message_stored(sender.as_str());
     // `Chat::record_message` applies the same change to a chat in memory.

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::domain::DomainError;
 pub use sql::{Backend, Db, DbError, DbResult};
@@ -39,7 +39,7 @@ pub use writer::Writer;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// `PRAGMA user_version` of a database that has [`SCHEMA`]; bump it with each migration.
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 /// Ordered migrations: `MIGRATIONS[i]` takes a database from version `i + 1` to `i + 2`.
 const MIGRATIONS: &[&str] = &[
@@ -54,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/10_mail.sql"),
     include_str!("migrations/11_identity_ratings.sql"),
     include_str!("migrations/12_search_per_transaction.sql"),
+    include_str!("migrations/13_checks_without_in_lists.sql"),
 ];
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
@@ -246,6 +247,16 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
         conn.execute_batch("VACUUM")?;
     }
+    // Off while tables are rebuilt (SQLite's procedure for schema changes): dropping the old
+    // table would otherwise delete, by cascade, the rows that reference it. Checked below.
+    let enforced: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", false)?;
+    let migrated = migrate_in_transaction(conn);
+    conn.pragma_update(None, "foreign_keys", enforced)?;
+    migrated
+}
+
+fn migrate_in_transaction(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > SCHEMA_VERSION {
@@ -262,6 +273,20 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     } else {
         for migration in MIGRATIONS.iter().skip((version - 1).max(0) as usize) {
             tx.execute_batch(migration)?;
+        }
+        // The rows that reference a rebuilt table still find their parent.
+        let broken = tx
+            .query_row(
+                "SELECT 1 FROM pragma_foreign_key_check('mentions') WHERE parent = 'messages'",
+                [],
+                |_| Ok(()),
+            )
+            .optional()?;
+        if broken.is_some() {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+                Some("a migration left a mention without its message".into()),
+            ));
         }
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -659,6 +684,67 @@ mod tests {
         assert!(conn
             .execute(insert, ("m6", "no such event", Some("bogus")))
             .is_err());
+    }
+
+    #[test]
+    fn rebuilding_messages_keeps_their_mentions_and_its_checks_hold_no_in_lists() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("testdata/schema_v1.sql"))
+            .unwrap();
+        for migration in &MIGRATIONS[..11] {
+            conn.execute_batch(migration).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 12).unwrap();
+        // Rows without their agent and chat: only the reference to the message is under test.
+        conn.pragma_update(None, "foreign_keys", false).unwrap();
+        conn.execute_batch(
+            "INSERT INTO messages (id, chat_id, sender, body, created_at, private)
+                 VALUES ('m1', 'c', 'agent', 'note for @ana', 't', 1);
+             INSERT INTO mentions (message_id, chat_id, agent_id, seq) VALUES ('m1', 'c', 'a', 1);
+             INSERT INTO mail_schedule (chat_id, side, due_at) VALUES ('c', 'visitor', 5);",
+        )
+        .unwrap();
+        // Enforced as the server runs: dropping the old table must not cascade.
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+
+        migrate(&mut conn).unwrap();
+
+        let mentions: i64 = conn
+            .query_row("SELECT COUNT(*) FROM mentions", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mentions, 1);
+        let due: i64 = conn
+            .query_row("SELECT due_at FROM mail_schedule", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(due, 5);
+        let mut fresh = Connection::open_in_memory().unwrap();
+        migrate(&mut fresh).unwrap();
+        for db in [&conn, &fresh] {
+            let sql: String = db
+                .query_row(
+                    "SELECT group_concat(sql) FROM sqlite_master
+                     WHERE name IN ('messages', 'mail_schedule')",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert!(sql.contains("CHECK"), "{sql}");
+            assert!(!sql.contains(" IN ("), "{sql}");
+            db.pragma_update(None, "foreign_keys", false).unwrap();
+            assert!(db
+                .execute(
+                    "INSERT INTO messages (id, chat_id, sender, body, created_at)
+                     VALUES ('bad', 'c', 'robot', 'x', 't')",
+                    [],
+                )
+                .is_err());
+            assert!(db
+                .execute(
+                    "INSERT INTO mail_schedule (chat_id, side) VALUES ('c', 'everyone')",
+                    [],
+                )
+                .is_err());
+        }
     }
 
     #[test]
