@@ -2,7 +2,7 @@
 //!
 //! actix-web times out request *heads* but not bodies: a POST that declares
 //! `Content-Length: 1000` and sends one byte holds a connection, a task and a buffer until
-//! the client gives up, and one byte every 15 s keeps it open for ever. [`enforce`] wraps the
+//! the client gives up, and one byte every 15 s keeps it open for ever. [`Enforce`] wraps the
 //! request payload in a stream that fails with [`PayloadError::Io`] of kind
 //! [`io::ErrorKind::TimedOut`] when
 //!
@@ -16,7 +16,7 @@
 //! kept alive until the response head is written so that actix closes the connection rather
 //! than draining a chunked body that may never end.
 //!
-//! Wire it as `App::new().app_data(BodyDeadline { .. }).wrap(middleware::from_fn(enforce))`;
+//! Wire it as `App::new().app_data(BodyDeadline { .. }).wrap(Enforce)`;
 //! without `app_data` the defaults apply. Time spent by the handler before it reads the body,
 //! or between reads while data is already buffered, is not held against the client.
 
@@ -28,13 +28,15 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use actix_web::body::{BodySize, MessageBody};
-use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use std::future::{ready, Ready};
+
+use actix_web::body::{BodySize, EitherBody, MessageBody};
+use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::error::PayloadError;
 use actix_web::http::header;
-use actix_web::middleware::Next;
 use actix_web::web::Bytes;
 use actix_web::{Error, HttpMessage, HttpResponse};
+use futures_util::future::{Either, LocalBoxFuture, MapOk, TryFutureExt};
 use futures_util::Stream;
 use tokio::time::{sleep_until, Instant, Sleep};
 
@@ -72,27 +74,79 @@ pub fn is_timeout(err: &PayloadError) -> bool {
 const TIMEOUT_BODY: &str =
     r#"{"error":{"code":"request_timeout","message":"the request body did not arrive in time"}}"#;
 
-/// The middleware (for `actix_web::middleware::from_fn`). Requests without a body pass
-/// untouched.
-pub async fn enforce(
-    mut req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let payload = req.take_payload();
-    if matches!(payload, Payload::None) {
-        req.set_payload(payload);
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
+/// The middleware. Requests without a body pass untouched, through no box: a `Transform`,
+/// not `from_fn`, which boxes the inner future of every request (memory every parked poll
+/// would hold).
+#[derive(Clone, Copy, Default)]
+pub struct Enforce;
+
+impl<S, B> Transform<S, ServiceRequest> for Enforce
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B, TimedOut>>;
+    type Error = Error;
+    type Transform = EnforceService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(EnforceService {
+            service: Rc::new(service),
+        }))
     }
+}
+
+pub struct EnforceService<S> {
+    service: Rc<S>,
+}
+
+/// The answer to a request without a body, its body marked as the inner one's.
+type Passed<F, B> = MapOk<F, fn(ServiceResponse<B>) -> ServiceResponse<EitherBody<B, TimedOut>>>;
+
+impl<S, B> Service<ServiceRequest> for EnforceService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B, TimedOut>>;
+    type Error = Error;
+    type Future =
+        Either<Passed<S::Future, B>, LocalBoxFuture<'static, Result<Self::Response, Error>>>;
+
+    forward_ready!(service);
+
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+        let payload = req.take_payload();
+        if matches!(payload, Payload::None) {
+            req.set_payload(payload);
+            let into_left: fn(ServiceResponse<B>) -> ServiceResponse<EitherBody<B, TimedOut>> =
+                ServiceResponse::map_into_left_body;
+            return Either::Left(self.service.call(req).map_ok(into_left));
+        }
+        let service = Rc::clone(&self.service);
+        Either::Right(Box::pin(with_deadline(req, payload, service)))
+    }
+}
+
+/// Runs a request whose body is read under the deadlines, answering `408` if they trip.
+async fn with_deadline<S, B>(
+    mut req: ServiceRequest,
+    payload: Payload,
+    service: Rc<S>,
+) -> Result<ServiceResponse<EitherBody<B, TimedOut>>, Error>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
     let limits = req.app_data::<BodyDeadline>().copied().unwrap_or_default();
     let shared = Rc::new(Shared::default());
     let stream = DeadlineStream::new(payload, limits, Rc::clone(&shared));
     req.set_payload(Payload::Stream {
         payload: Box::pin(stream),
     });
-    let result = next.call(req).await;
+    let result = service.call(req).await;
     if !shared.tripped.get() {
         return result.map(ServiceResponse::map_into_left_body);
     }
@@ -120,7 +174,7 @@ pub async fn enforce(
 /// The `408` body. It owns the unread request payload until the response is written: while
 /// the payload is alive, actix closes the connection after the response instead of
 /// draining (reading and discarding) the rest of a chunked body at the client's pace.
-struct TimedOut {
+pub struct TimedOut {
     body: Option<Bytes>,
     _unread: Option<Payload>,
 }
@@ -290,7 +344,6 @@ impl Stream for DeadlineStream {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use actix_web::middleware::from_fn;
     use actix_web::{web, App, HttpServer};
     use std::collections::HashMap;
     use std::net::SocketAddr;
@@ -317,14 +370,11 @@ mod tests {
     }
 
     async fn start(limits: BodyDeadline) -> (SocketAddr, actix_web::dev::ServerHandle) {
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(enforce))
-                .configure(app_config(limits))
-        })
-        .workers(1)
-        .bind(("127.0.0.1", 0))
-        .unwrap();
+        let server =
+            HttpServer::new(move || App::new().wrap(Enforce).configure(app_config(limits)))
+                .workers(1)
+                .bind(("127.0.0.1", 0))
+                .unwrap();
         let addr = server.addrs()[0];
         let server = server.run();
         let handle = server.handle();
@@ -409,7 +459,7 @@ mod tests {
     async fn requests_pass_through_in_process() {
         let app = actix_web::test::init_service(
             App::new()
-                .wrap(from_fn(enforce))
+                .wrap(Enforce)
                 .configure(app_config(short(300, 2000, 0, 0))),
         )
         .await;

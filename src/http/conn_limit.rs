@@ -7,7 +7,7 @@
 //! * [`ConnectionLimits::on_connect`] (for `HttpServer::on_connect`) counts every accepted
 //!   TCP connection and puts a [`ConnectionSlot`] in the connection's data; the slot gives
 //!   its count back when actix drops the connection, however it ends.
-//! * [`enforce`] (for `middleware::from_fn`) answers every request on a connection that was
+//! * [`Enforce`] (a middleware) answers every request on a connection that was
 //!   over a limit when it opened with `429`, `Retry-After: 1` and `Connection: close`, so
 //!   it is closed at once, except `GET /healthz` (see [`HEALTH_PATH`]), which is always
 //!   served so that orchestrators do not restart a server that is merely busy.
@@ -27,11 +27,15 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{Extensions, ServiceRequest, ServiceResponse};
+use std::future::{ready, Ready};
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{
+    forward_ready, Extensions, Service, ServiceRequest, ServiceResponse, Transform,
+};
 use actix_web::http::header;
-use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse};
+use futures_util::future::{Either, MapOk, TryFutureExt};
 
 /// The path that is served even on an over-limit connection.
 pub const HEALTH_PATH: &str = "/healthz";
@@ -179,27 +183,62 @@ impl Drop for ConnectionSlot {
     }
 }
 
-/// The middleware (for `actix_web::middleware::from_fn`): `429` and close for requests on
-/// an over-limit connection, except [`HEALTH_PATH`].
-pub async fn enforce(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let over_limit = req
-        .conn_data::<ConnectionSlot>()
-        .is_some_and(ConnectionSlot::is_over_limit);
-    if !over_limit || req.path() == HEALTH_PATH {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
+/// The middleware: `429` and close for requests on an over-limit connection, except
+/// [`HEALTH_PATH`]. A `Transform`, not `from_fn`, which boxes the inner future of every
+/// request (memory every parked poll would hold).
+#[derive(Clone, Copy, Default)]
+pub struct Enforce;
+
+impl<S, B> Transform<S, ServiceRequest> for Enforce
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Transform = EnforceService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(EnforceService { service }))
     }
-    let response = HttpResponse::TooManyRequests()
-        .insert_header((header::RETRY_AFTER, "1"))
-        .insert_header((header::CONTENT_TYPE, "application/json"))
-        .force_close()
-        .body(OVER_LIMIT_BODY);
-    Ok(req.into_response(response).map_into_right_body())
+}
+
+pub struct EnforceService<S> {
+    service: S,
+}
+
+/// The inner answer, its body marked as the inner one's.
+type Passed<F, B> = MapOk<F, fn(ServiceResponse<B>) -> ServiceResponse<EitherBody<B>>>;
+
+impl<S, B> Service<ServiceRequest> for EnforceService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Future = Either<Passed<S::Future, B>, Ready<Result<Self::Response, Error>>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let over_limit = req
+            .conn_data::<ConnectionSlot>()
+            .is_some_and(ConnectionSlot::is_over_limit);
+        if !over_limit || req.path() == HEALTH_PATH {
+            let into_left: fn(ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> =
+                ServiceResponse::map_into_left_body;
+            return Either::Left(self.service.call(req).map_ok(into_left));
+        }
+        let response = HttpResponse::TooManyRequests()
+            .insert_header((header::RETRY_AFTER, "1"))
+            .insert_header((header::CONTENT_TYPE, "application/json"))
+            .force_close()
+            .body(OVER_LIMIT_BODY);
+        Either::Right(ready(Ok(req.into_response(response).map_into_right_body())))
+    }
 }
 
 /// Raises the soft limit on open files to the hard limit, returning the new soft limit.
@@ -213,7 +252,6 @@ pub fn raise_open_files_limit() -> io::Result<u64> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use actix_web::middleware::from_fn;
     use actix_web::{web, App, HttpServer};
     use std::net::SocketAddr;
     use std::time::Duration;
@@ -272,7 +310,7 @@ mod tests {
     async fn start(limits: ConnectionLimits) -> (SocketAddr, actix_web::dev::ServerHandle) {
         let server = HttpServer::new(|| {
             App::new()
-                .wrap(from_fn(enforce))
+                .wrap(Enforce)
                 .route("/", web::get().to(|| async { "hello" }))
                 .route(HEALTH_PATH, web::get().to(|| async { "ok" }))
         })

@@ -1,11 +1,13 @@
 //! The request middleware that counts, times and logs every request.
 
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use actix_web::body::{BodySize, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::Method;
-use actix_web::middleware::Next;
 
 use crate::http::extract::client_ip;
 use crate::http::routes;
@@ -36,24 +38,97 @@ const REQUEST_LOG: &str = "parley::requests";
 /// The log is written here rather than by actix's `Logger`, which keeps a copy of its format
 /// and of the connection info with every request: about 900 bytes that each of 10,000 parked
 /// polls would hold for its whole wait. This holds an `Instant` and two `&'static str`s.
-pub async fn track_requests(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    // The pattern, not the path: one series per route however many chats there are.
-    let route = routes::pattern_of(req.path()).unwrap_or("unmatched");
-    let method = method_label(req.method());
-    let response = next.call(req).await;
+/// A `Transform`, not `from_fn`, which boxes the inner future of every request.
+#[derive(Clone, Copy, Default)]
+pub struct TrackRequests;
+
+impl<S, B> Transform<S, ServiceRequest> for TrackRequests
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Transform = TrackRequestsService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(TrackRequestsService { service }))
+    }
+}
+
+pub struct TrackRequestsService<S> {
+    service: S,
+}
+
+impl<S, B> Service<ServiceRequest> for TrackRequestsService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Future = Tracked<S::Future>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let started = Instant::now();
+        // The pattern, not the path: one series per route however many chats there are.
+        let route = routes::pattern_of(req.path()).unwrap_or("unmatched");
+        let method = method_label(req.method());
+        Tracked {
+            answer: self.service.call(req),
+            started,
+            route,
+            method,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request's answer on its way, and what its count and log line need.
+    pub struct Tracked<F> {
+        #[pin]
+        answer: F,
+        started: Instant,
+        route: &'static str,
+        method: &'static str,
+    }
+}
+
+impl<F, B> Future for Tracked<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+    B: MessageBody,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = std::task::ready!(this.answer.poll(cx));
+        record(&response, *this.started, this.route, this.method);
+        Poll::Ready(response)
+    }
+}
+
+/// Counts and logs a request that has its answer.
+fn record<B: MessageBody>(
+    response: &Result<ServiceResponse<B>, actix_web::Error>,
+    started: Instant,
+    route: &'static str,
+    method: &'static str,
+) {
     let elapsed = started.elapsed();
-    let status = match &response {
+    let status = match response {
         Ok(response) => response.status(),
         Err(error) => error.as_response_error().status_code(),
     };
     metrics::http_request(route, method, status.as_str(), elapsed);
     if log::log_enabled!(target: REQUEST_LOG, log::Level::Info) {
         let millis = elapsed.as_secs_f64() * 1000.0;
-        match &response {
+        match response {
             Ok(response) => {
                 let request = response.request();
                 let size = match response.response().body().size() {
@@ -80,7 +155,6 @@ pub async fn track_requests(
             ),
         }
     }
-    response
 }
 
 #[cfg(test)]

@@ -194,7 +194,7 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(params::path_error))
                 .app_data(web::PayloadConfig::new(params::MAX_JSON_BYTES))
                 // Innermost: a body that arrives too slowly fails its handler's read with 408.
-                .wrap(actix_web::middleware::from_fn(body_deadline::enforce))
+                .wrap(body_deadline::Enforce)
                 .wrap(ErrorHandlers::new().default_handler(error::contract_shape))
                 // Only bodies of 4 KiB and more are compressed (see `compression`).
                 .wrap(compression::leave_small_uncompressed())
@@ -206,11 +206,9 @@ impl Application {
                         .add((header::REFERRER_POLICY, "strict-origin-when-cross-origin")),
                 )
                 // A connection over its address's share answers 429 at once (not /healthz).
-                .wrap(actix_web::middleware::from_fn(conn_limit::enforce))
+                .wrap(conn_limit::Enforce)
                 // Outermost, so it counts and logs final statuses (405 rewrites, errors) and full time.
-                .wrap(actix_web::middleware::from_fn(
-                    request_metrics::track_requests,
-                ))
+                .wrap(request_metrics::TrackRequests)
                 .configure(routes::configure)
                 .default_service(web::to(not_found))
         });
