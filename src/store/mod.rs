@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::domain::DomainError;
@@ -94,6 +95,10 @@ fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
          PRAGMA temp_store = MEMORY;
          PRAGMA secure_delete = ON;",
     )?;
+    // Query plans do not depend on bound values. Without this SQLite 3.50 plans a
+    // `LIMIT ?` with the value bound and expires the statement whenever it is bound again:
+    // every page of messages was parsed and planned anew (~165k instructions each).
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
@@ -745,6 +750,28 @@ mod tests {
                 )
                 .is_err());
         }
+    }
+
+    #[test]
+    fn a_page_query_is_planned_once_whatever_limit_it_is_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("plan.db")).unwrap();
+        migrate(&mut conn).unwrap();
+        let sql = "SELECT seq FROM messages WHERE chat_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
+        for limit in [10, 51, 501] {
+            let mut statement = conn.prepare_cached(sql).unwrap();
+            let rows = statement
+                .query_map(rusqlite::params!["c", 0, limit], |r| r.get::<_, i64>(0))
+                .unwrap()
+                .count();
+            assert_eq!(rows, 0);
+        }
+        let statement = conn.prepare_cached(sql).unwrap();
+        assert_eq!(
+            statement.get_status(rusqlite::StatementStatus::RePrepare),
+            0,
+            "a new LIMIT made SQLite prepare the statement again"
+        );
     }
 
     #[test]
