@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Counts the instructions the server executes per message, under valgrind (cachegrind,
-# no cache simulation). Unlike CPU time on a shared VM (±10% between runs), the count
-# moves by well under 1% between runs, so it shows a change of a few percent in one try.
+# no cache simulation). CPU time on a shared VM moves ±10% between runs; this count moves
+# about ±3% (how many polls read and how many jobs share a commit depend on timing), so a
+# change of a few percent needs a few runs of each binary.
 #
 #   docs/bench/instructions.sh                        # the release binary of this checkout
 #   docs/bench/instructions.sh /tmp/parley-old /tmp/parley-new
