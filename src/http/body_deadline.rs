@@ -21,14 +21,12 @@
 //! or between reads while data is already buffered, is not held against the client.
 
 use std::cell::{Cell, RefCell};
-use std::future::Future;
+use std::future::{ready, Future, Ready};
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-
-use std::future::{ready, Ready};
 
 use actix_web::body::{BodySize, EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};

@@ -320,13 +320,13 @@ impl Hub {
             && self.wakeups.nothing_after(chat_id, after, visitor)
     }
 
-    /// Whether a poller of this chat waits with cursor `seq`: only then is handing over the
-    /// next message worth the writer's time (pollers that lag behind read the database).
     /// Whether any poller waits on this chat now.
     pub fn is_watched(&self, chat_id: &str) -> bool {
         self.wakeups.is_watched(chat_id)
     }
 
+    /// Whether a poller of this chat waits with cursor `seq`: only then is handing over the
+    /// next message worth the writer's time (pollers that lag behind read the database).
     pub fn has_poller_at(&self, chat_id: &str, seq: i64) -> bool {
         self.wakeups.has_poller_at(chat_id, seq)
     }

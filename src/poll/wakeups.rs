@@ -232,13 +232,14 @@ impl Wakeups {
         self.inner.inbox.notify_waiters();
     }
 
-    /// Whether a poller of this chat waits with cursor `seq`.
+    /// Whether any poller waits on this chat now.
     pub fn is_watched(&self, chat_id: &str) -> bool {
         self.lock()
             .get(chat_id)
             .is_some_and(|entry| entry.subscribers > 0)
     }
 
+    /// Whether a poller of this chat waits with cursor `seq`.
     pub fn has_poller_at(&self, chat_id: &str, seq: i64) -> bool {
         self.lock()
             .get(chat_id)
