@@ -242,7 +242,7 @@ fn writer_loop(
             }
         }
         let started = Instant::now();
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = control(&conn, "BEGIN IMMEDIATE") {
             log::error!("writer could not begin a transaction: {e}");
             for job in batch.drain(..) {
                 job(None, Isolation::Alone).0(Err(&e));
@@ -268,7 +268,7 @@ fn writer_loop(
         let commit = if lone_failure {
             // The one job failed: undo it as its savepoint would have. Its reply carries
             // its own error.
-            conn.execute_batch("ROLLBACK").map(|()| None)
+            control(&conn, "ROLLBACK").map(|()| None)
         } else {
             let filled = if filling {
                 indexing.fill(&conn).map(Some)
@@ -276,7 +276,7 @@ fn writer_loop(
                 Ok(None)
             };
             filled.and_then(|filled| {
-                conn.execute_batch("COMMIT")?;
+                control(&conn, "COMMIT")?;
                 Ok(filled)
             })
         };
@@ -285,7 +285,7 @@ fn writer_loop(
             Ok(_) => {}
             Err(e) => {
                 log::error!("writer could not commit: {e}");
-                let _ = conn.execute_batch("ROLLBACK");
+                let _ = control(&conn, "ROLLBACK");
                 indexing.rolled_back(filling);
             }
         }
@@ -310,18 +310,24 @@ fn writer_loop(
     log::debug!("writer stopped: every store handle is gone");
 }
 
+/// Runs a transaction statement (`BEGIN IMMEDIATE`, `COMMIT`, `ROLLBACK`) from the statement
+/// cache: `execute_batch` would parse it again for every transaction.
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 /// Fills the search index in a transaction of its own (no job came for a while).
 fn fill_index_alone(conn: &Connection, indexing: &mut SearchIndexing) {
-    let filled = conn.execute_batch("BEGIN IMMEDIATE").and_then(|()| {
+    let filled = control(conn, "BEGIN IMMEDIATE").and_then(|()| {
         let up_to = indexing.fill(conn)?;
-        conn.execute_batch("COMMIT")?;
+        control(conn, "COMMIT")?;
         Ok(up_to)
     });
     match filled {
         Ok(up_to) => indexing.committed(0, Some(up_to)),
         Err(e) => {
             log::error!("writer could not index messages for search: {e}");
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = control(conn, "ROLLBACK");
             indexing.rolled_back(true);
             // Not again at once: the next try comes after the usual wait.
             indexing.last_filled = Instant::now();
