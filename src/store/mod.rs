@@ -623,12 +623,22 @@ mod tests {
         shape
     }
 
+    /// An in-memory database as a release with schema `version` left it: the first schema,
+    /// then the migrations up to that version.
+    fn database_at(version: usize) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("testdata/schema_v1.sql"))
+            .unwrap();
+        for migration in &MIGRATIONS[..version - 1] {
+            conn.execute_batch(migration).unwrap();
+        }
+        conn.pragma_update(None, "user_version", version).unwrap();
+        conn
+    }
+
     #[test]
     fn a_version_1_database_migrates_to_the_shape_of_a_fresh_one() {
-        let mut old = Connection::open_in_memory().unwrap();
-        old.execute_batch(include_str!("testdata/schema_v1.sql"))
-            .unwrap();
-        old.pragma_update(None, "user_version", 1).unwrap();
+        let mut old = database_at(1);
         migrate(&mut old).unwrap();
         let mut fresh = Connection::open_in_memory().unwrap();
         migrate(&mut fresh).unwrap();
@@ -641,13 +651,7 @@ mod tests {
 
     #[test]
     fn rebuilding_messages_keeps_every_seq_the_high_water_mark_and_the_search_index() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(include_str!("testdata/schema_v1.sql"))
-            .unwrap();
-        for migration in &MIGRATIONS[..5] {
-            conn.execute_batch(migration).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 6).unwrap();
+        let mut conn = database_at(6);
         // The rows need no chat: only the messages table is under test.
         conn.pragma_update(None, "foreign_keys", false).unwrap();
         let insert = "INSERT INTO messages (id, chat_id, sender, body, event, created_at)
@@ -693,13 +697,7 @@ mod tests {
 
     #[test]
     fn rebuilding_messages_keeps_their_mentions_and_its_checks_hold_no_in_lists() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(include_str!("testdata/schema_v1.sql"))
-            .unwrap();
-        for migration in &MIGRATIONS[..11] {
-            conn.execute_batch(migration).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 12).unwrap();
+        let mut conn = database_at(12);
         // Rows without their agent and chat: only the reference to the message is under test.
         conn.pragma_update(None, "foreign_keys", false).unwrap();
         conn.execute_batch(
