@@ -23,6 +23,7 @@ pub mod visitors;
 pub mod webhooks;
 mod writer;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -30,7 +31,7 @@ use std::time::Duration;
 
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
 use crate::domain::DomainError;
 pub use sql::{Backend, Db, DbError, DbResult};
@@ -275,27 +276,43 @@ fn migrate_in_transaction(conn: &mut Connection) -> rusqlite::Result<()> {
     }
     if version == 0 {
         tx.execute_batch(SCHEMA)?;
-    } else {
-        for migration in MIGRATIONS.iter().skip((version - 1).max(0) as usize) {
-            tx.execute_batch(migration)?;
-        }
-        // The rows that reference a rebuilt table still find their parent.
-        let broken = tx
-            .query_row(
-                "SELECT 1 FROM pragma_foreign_key_check('mentions') WHERE parent = 'messages'",
-                [],
-                |_| Ok(()),
-            )
-            .optional()?;
-        if broken.is_some() {
-            return Err(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
-                Some("a migration left a mention without its message".into()),
-            ));
-        }
+    } else if version < SCHEMA_VERSION {
+        apply_migrations(&tx, &MIGRATIONS[(version - 1) as usize..])?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()
+}
+
+/// Runs `migrations` in order, and fails if they left a row without its parent that had
+/// one before: tables are rebuilt with foreign keys off (see [`migrate`]), so a rebuild
+/// that dropped referenced rows would otherwise pass unnoticed.
+fn apply_migrations(conn: &Connection, migrations: &[&str]) -> rusqlite::Result<()> {
+    let before = orphans(conn)?;
+    for migration in migrations {
+        conn.execute_batch(migration)?;
+    }
+    for ((table, parent), count) in orphans(conn)? {
+        let had = before
+            .get(&(table.clone(), parent.clone()))
+            .copied()
+            .unwrap_or(0);
+        if count > had {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+                Some(format!(
+                    "a migration left rows of {table} without their row in {parent}"
+                )),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// How many rows of each table miss their parent in each table they reference.
+fn orphans(conn: &Connection) -> rusqlite::Result<BTreeMap<(String, String), i64>> {
+    conn.prepare(r#"SELECT "table", parent, COUNT(*) FROM pragma_foreign_key_check GROUP BY 1, 2"#)?
+        .query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))?
+        .collect()
 }
 
 impl Store {
@@ -693,6 +710,28 @@ mod tests {
         assert!(conn
             .execute(insert, ("m6", "no such event", Some("bogus")))
             .is_err());
+    }
+
+    #[test]
+    fn a_migration_that_leaves_rows_without_their_parent_fails_but_older_orphans_pass() {
+        let conn = database_at(SCHEMA_VERSION as usize);
+        conn.pragma_update(None, "foreign_keys", false).unwrap();
+        // Already without its chat before any migration: not the migration's doing.
+        conn.execute_batch(
+            "INSERT INTO messages (id, chat_id, sender, body, created_at, private)
+                 VALUES ('m1', 'gone', 'agent', 'note for @ana', 't', 1);
+             INSERT INTO mentions (message_id, chat_id, agent_id, seq)
+                 VALUES ('m1', 'gone', 'a', 1);",
+        )
+        .unwrap();
+        apply_migrations(&conn, &["UPDATE messages SET body = 'edited'"]).unwrap();
+
+        let lost = apply_migrations(&conn, &["DELETE FROM messages"]).unwrap_err();
+        assert!(
+            lost.to_string()
+                .contains("rows of mentions without their row in messages"),
+            "{lost}"
+        );
     }
 
     #[test]
