@@ -87,7 +87,8 @@ CREATE TABLE messages (
     private       BOOLEAN NOT NULL DEFAULT FALSE
 );
 CREATE INDEX messages_by_chat ON messages (chat_id, seq);
-CREATE UNIQUE INDEX messages_by_client_id ON messages (chat_id, author_id, client_id)
+-- Led by client_id: our clients' ids start with the time, so inserts land at one end.
+CREATE UNIQUE INDEX messages_by_client_id ON messages (client_id, chat_id, author_id)
     WHERE client_id IS NOT NULL;
 
 CREATE TABLE webhooks (

@@ -79,8 +79,10 @@ CREATE TABLE messages (
     private    INTEGER NOT NULL DEFAULT 0         -- a note for agents only (migration 6)
 );
 CREATE INDEX messages_by_chat ON messages (chat_id, seq);
--- Idempotency: one message per (chat, author, client_id).
-CREATE UNIQUE INDEX messages_by_client_id ON messages (chat_id, author_id, client_id)
+-- Idempotency: one message per (chat, author, client_id). Led by client_id (migration 14):
+-- our clients' ids start with the time, so new entries share the rightmost leaf instead of
+-- dirtying one leaf per chat in every commit.
+CREATE UNIQUE INDEX messages_by_client_id ON messages (client_id, chat_id, author_id)
     WHERE client_id IS NOT NULL;
 
 -- Uploaded files live in the database too, so the SQLite file stays the one thing to back up.

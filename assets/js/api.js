@@ -187,13 +187,16 @@ export function sleep(ms, signal) {
 }
 
 /**
- * A fresh client id for idempotent sends: `c-` and 32 hex digits, within the
- * contract's 1–64 of [A-Za-z0-9_-]. crypto.getRandomValues works on plain http too.
+ * A fresh client id for idempotent sends: `c-`, the time in milliseconds as 12 hex digits,
+ * then 20 random ones: within the contract's 1–64 of [A-Za-z0-9_-]. Time first, so ids
+ * sent around the same time sort together and the server's idempotency index grows at
+ * one end instead of touching a page per chat. crypto.getRandomValues works on plain http.
  */
-export function randomId(prefix = 'c') {
-  const bytes = new Uint8Array(16);
+export function timeOrderedId(prefix = 'c') {
+  const bytes = new Uint8Array(10);
   crypto.getRandomValues(bytes);
-  return prefix + '-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  const time = Date.now().toString(16).padStart(12, '0');
+  return prefix + '-' + time + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 /** localStorage that never throws (private mode, disabled storage, full quota). */

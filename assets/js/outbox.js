@@ -3,7 +3,7 @@
 // server cannot be reached they wait ("queued"), optionally persisted in localStorage
 // so they survive a reload and are shared by every tab of the browser.
 
-import { randomId, store } from './api.js';
+import { store, timeOrderedId } from './api.js';
 
 const MAX_BACKOFF_MS = 30000;
 
@@ -48,7 +48,7 @@ export class Outbox {
 
   /** Queues `body` and starts sending; returns the new item. */
   add(body, extra = {}) {
-    const item = { client_id: randomId(), body, created_at: new Date().toISOString(), state: 'sending', ...extra };
+    const item = { client_id: timeOrderedId(), body, created_at: new Date().toISOString(), state: 'sending', ...extra };
     this.items = [...this.read(), item];
     this.save();
     this.flush();

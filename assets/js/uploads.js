@@ -3,7 +3,7 @@
 // against the server's limit, then sends them one at a time with progress, each with
 // its own client_id so a retry never duplicates.
 
-import { randomId, sleep } from './api.js';
+import { sleep, timeOrderedId } from './api.js';
 import { formatSize } from './format.js';
 
 /** The server's default limit, for when GET /api/v1/config cannot be read. */
@@ -46,7 +46,7 @@ export class Uploader {
     const refused = [];
     for (const file of files) {
       const item = {
-        client_id: randomId('u'),
+        client_id: timeOrderedId('u'),
         body: '',
         created_at: new Date().toISOString(),
         state: 'sending',

@@ -5,7 +5,7 @@
 // One tab per browser holds the long poll (Web Locks) and shares what it receives with
 // the other tabs (BroadcastChannel).
 
-import { createApi, randomId, store } from './api.js';
+import { createApi, store } from './api.js';
 import { localize, t, textLanguages, useVisitorLanguage } from './i18n.js';
 import { setupComposer, typingIndicator } from './composer.js';
 import { Connection, pollLoop } from './connection.js';

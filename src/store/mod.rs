@@ -41,7 +41,7 @@ pub use writer::Writer;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// `PRAGMA user_version` of a database that has [`SCHEMA`]; bump it with each migration.
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 14;
 
 /// Ordered migrations: `MIGRATIONS[i]` takes a database from version `i + 1` to `i + 2`.
 const MIGRATIONS: &[&str] = &[
@@ -57,6 +57,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/11_identity_ratings.sql"),
     include_str!("migrations/12_search_per_transaction.sql"),
     include_str!("migrations/13_checks_without_in_lists.sql"),
+    include_str!("migrations/14_client_id_first.sql"),
 ];
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
@@ -602,7 +603,8 @@ impl SqliteStore {
 mod tests {
     use super::*;
 
-    /// Every table's columns (name, type, not-null, default, pk) and every index name.
+    /// Every table's columns (name, type, not-null, default, pk) and every index's columns
+    /// in order: an index whose columns a migration reordered differs from the fresh one.
     fn shape(conn: &Connection) -> Vec<String> {
         let mut names: Vec<(String, String)> = conn
             .prepare(
@@ -630,6 +632,17 @@ mod tests {
                             r.get::<_, Option<String>>(4)?,
                             r.get::<_, i64>(5)?
                         ))
+                    })
+                    .unwrap()
+                    .collect::<rusqlite::Result<_>>()
+                    .unwrap();
+                shape.extend(columns);
+            } else if kind == "index" {
+                let columns: Vec<String> = conn
+                    .prepare(&format!("PRAGMA index_info({name})"))
+                    .unwrap()
+                    .query_map([], |r| {
+                        Ok(format!("  {:?}", r.get::<_, Option<String>>(2)?))
                     })
                     .unwrap()
                     .collect::<rusqlite::Result<_>>()

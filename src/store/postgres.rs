@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations_postgres/5_availability.sql"),
     include_str!("migrations_postgres/6_mail.sql"),
     include_str!("migrations_postgres/7_identity_ratings.sql"),
+    include_str!("migrations_postgres/8_client_id_first.sql"),
 ];
 
 /// The version a migrated database has.

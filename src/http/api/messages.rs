@@ -22,7 +22,8 @@ pub struct SendMessage {
     /// Not blank, at most 4000 characters, no NUL (else `422`); stored verbatim.
     #[schema(min_length = 1, max_length = 4000)]
     body: String,
-    /// An idempotency key: 1–64 of `A-Z a-z 0-9 _ -` (else `422`).
+    /// An idempotency key: 1–64 of `A-Z a-z 0-9 _ -` (else `422`). Best time-ordered, like
+    /// the web UI's: the index that enforces it then grows at one end.
     #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     client_id: Option<String>,
     /// `true`: a private note, for the agents only (agents; a visitor sending `true` gets
