@@ -140,7 +140,9 @@ impl MessageService {
         let hub = self.hub.clone();
         let bus = self.bus.clone();
         let mail = self.mail.clone();
-        let (message, created, published) = self
+        // What finds the original when the send repeats a client_id (see below).
+        let repeat_key = client_id.clone().map(|c| (c, caller.id().to_string()));
+        let written = self
             .store
             .write(move |db| {
                 // Read before the chat snapshot below, so the snapshot is never newer than it.
@@ -157,13 +159,6 @@ impl MessageService {
                     Some(chat) => chats::Access::of(chat),
                     None => visible_chat(db, &id, &caller)?,
                 };
-                if let Some(client_id) = &client_id {
-                    if let Some(original) =
-                        messages::find_by_client_id(db, &id, caller.id(), client_id.as_str())?
-                    {
-                        return Ok((original, false, None));
-                    }
-                }
                 let author = messages::author(db, caller.id())?;
                 // Looked up before the insert: on PostgreSQL the insert holds the message
                 // seq lock until the commit (see `store::messages::next_seq`).
@@ -183,6 +178,7 @@ impl MessageService {
                         false,
                     )?;
                 }
+                let repeatable = client_id.is_some();
                 let message = messages::insert(
                     db,
                     NewMessage {
@@ -197,7 +193,14 @@ impl MessageService {
                         attachment,
                         private,
                     },
-                )?;
+                )
+                .map_err(|e| {
+                    if repeatable && e.is_unique_violation() {
+                        repeated_client_id()
+                    } else {
+                        e.into()
+                    }
+                })?;
                 hooks.message_created_to(db, &subscribers, &message)?;
                 mentions::record(db, &message, caller.id(), &mail)?;
                 bus.message_committed(db, &id, message.seq)?;
@@ -236,7 +239,25 @@ impl MessageService {
                 };
                 Ok((message, true, published))
             })
-            .await?;
+            .await;
+        let (message, created, published) = match (written, repeat_key) {
+            // The index refused a repeated client_id, and the job (a reopen, an upload, the
+            // mail it scheduled) was rolled back: answer with the original. Found from the
+            // writer, as it may be in the same batch. Cheaper than looking before every send.
+            (Err(conflict @ DomainError::Conflict(_)), Some((client_id, author_id))) => {
+                let id = chat_id.clone();
+                let found = self
+                    .store
+                    .write(move |db| {
+                        let found =
+                            messages::find_by_client_id(db, &id, &author_id, client_id.as_str())?;
+                        Ok(found)
+                    })
+                    .await?;
+                (found.ok_or(conflict)?, false, None)
+            }
+            (written, _) => written?,
+        };
         if created {
             self.hub.message_added(&chat_id, message.seq, published);
             self.webhooks.wake();
@@ -487,4 +508,10 @@ impl MessageService {
         }
         Ok(())
     }
+}
+
+/// What a send whose `client_id` the index refused fails with, when the original cannot be
+/// found after all (deleted in between); found, the original is the answer.
+fn repeated_client_id() -> DomainError {
+    DomainError::Conflict("a message with this client_id exists".into())
 }

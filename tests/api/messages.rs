@@ -58,6 +58,59 @@ async fn a_repeated_client_id_creates_nothing_new() {
 }
 
 #[tokio::test]
+async fn a_repeat_after_the_chat_closed_returns_the_original_and_leaves_it_closed() {
+    let app = spawn_app().await;
+    let chat = app.new_visitor_chat().await;
+    let original = app
+        .send(&chat.token, &chat.chat_id, "once", Some("retry-2"))
+        .await
+        .assert_status(201)["message"]
+        .clone();
+    let admin = app.admin_token().await;
+    app.patch_chat(&admin, &chat.chat_id, json!({"status": "closed"}))
+        .await
+        .assert_status(200);
+    let closed = app.poll(&chat.token, &chat.chat_id, 0, 0).await;
+
+    // A new message from the visitor would reopen the chat; the retry of an old one must not.
+    let again = app
+        .send(&chat.token, &chat.chat_id, "once", Some("retry-2"))
+        .await;
+    assert_eq!(again.assert_status(200)["message"], original);
+    let after = app.poll(&chat.token, &chat.chat_id, 0, 0).await;
+    assert_eq!(after.body["chat"]["status"], "closed");
+    assert_eq!(seqs(&after.body), seqs(&closed.body), "nothing was stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn repeats_sent_at_once_store_one_message_and_all_get_it() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let chat = app.new_visitor_chat().await;
+    // Sent together, several of them share one of the writer's transactions.
+    let sends: Vec<_> = (0..16)
+        .map(|_| {
+            let (app, token, chat_id) = (app.clone(), chat.token.clone(), chat.chat_id.clone());
+            tokio::spawn(async move { app.send(&token, &chat_id, "once", Some("burst")).await })
+        })
+        .collect();
+    let mut created = 0;
+    let mut ids = std::collections::BTreeSet::new();
+    for send in sends {
+        let reply = send.await.unwrap();
+        match reply.status.as_u16() {
+            201 => created += 1,
+            200 => {}
+            other => panic!("a repeat was answered {other}: {:?}", reply.body),
+        }
+        ids.insert(reply.body["message"]["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(created, 1, "one send created the message");
+    assert_eq!(ids.len(), 1, "every send got the same message");
+    let poll = app.poll(&chat.token, &chat.chat_id, 0, 0).await;
+    assert_eq!(seqs(&poll.body).len(), 1);
+}
+
+#[tokio::test]
 async fn bodies_and_client_ids_outside_the_rules_are_invalid() {
     let app = spawn_app().await;
     let chat = app.new_visitor_chat().await;
