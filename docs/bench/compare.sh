@@ -6,6 +6,11 @@
 #   POLLS=2000 DURATION=5 docs/bench/compare.sh    # smaller and shorter
 #   EXTRA=--browser-headers docs/bench/compare.sh  # every poll with a browser's ~700 bytes of headers
 #   SERVERS="parley nchan" docs/bench/compare.sh   # a subset
+#   ROUNDS=3 docs/bench/compare.sh                 # every server three times, alternating
+#
+# On a shared machine the same server moves ±10–20% in CPU and ×2 in p99 between runs, so
+# with ROUNDS > 1 the servers take turns (round 1: each server, round 2: each again…) and a
+# second table gives each round's Parley / Socket.IO ratios and their median.
 #
 # Each run gets a fresh server: the load generator starts Parley itself; this script starts a
 # peer before its run and stops it after. Everything listens on and talks to 127.0.0.1 only;
@@ -24,6 +29,7 @@ SENDER_POLLS="${SENDER_POLLS:-$POLLS}"
 GRACE="${GRACE:-10}"
 EXTRA="${EXTRA:-}"
 SERVERS="${SERVERS:-parley nchan socketio}"
+ROUNDS="${ROUNDS:-1}"
 PEERS="$(realpath "${PEERS:-../shared/peers}")"
 SIO_DIR="${SIO_DIR:-/tmp/parley-compare-sio}"
 RUN_TIMEOUT="${RUN_TIMEOUT:-240}"     # seconds, one load generator run
@@ -118,7 +124,7 @@ LOADGEN=target/release/examples/loadgen
 
 failed=0
 files=()
-run() { # server name, then the load generator's load arguments
+run() { # server, name (unique per round), then the load generator's load arguments
   local server="$1" name="$2"; shift 2
   local target=()
   if [ "$server" != parley ]; then
@@ -145,23 +151,32 @@ run() { # server name, then the load generator's load arguments
   sleep 2 # let TIME_WAIT sockets and the page cache calm down between runs
 }
 
-for server in $SERVERS; do
-  run "$server" rate --polls "$POLLS" --rate "$RATE"
-  run "$server" senders --polls "$SENDER_POLLS" --senders "$SENDERS"
+for round in $(seq "$ROUNDS"); do
+  suffix=""
+  [ "$ROUNDS" -gt 1 ] && suffix="-$round"
+  for server in $SERVERS; do
+    run "$server" "rate$suffix" --polls "$POLLS" --rate "$RATE"
+    run "$server" "senders$suffix" --polls "$SENDER_POLLS" --senders "$SENDERS"
+  done
 done
 
 echo
 python3 - "${files[@]}" <<'EOF' | tee "$OUT/compare.md"
-import json, sys
+import json, re, statistics, sys
 
 def f(v, fmt="{:,.0f}"):
     return "n/a" if v is None else fmt.format(v)
+
+runs = {}  # (server, "rate" | "senders", round) -> the run's JSON
 
 print("| server | load | polls | delivery p50 / p90 / p99 / max (ms) | lost / dup | acked sends/s "
       "| server CPU per delivered msg | per acked send | RSS per poll: first park / warm / cold | result |")
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 for path in sys.argv[1:]:
     r = json.load(open(path))
+    name = re.match(r".*/[a-z]+-(rate|senders)(?:-(\d+))?\.json$", path)
+    if name:
+        runs[(r["target"], name[1], int(name[2] or 1))] = r
     c, s, res = r["config"], r["server"], r["results"]
     d = res["delivery_latency"] or {}
     load = (f"{c['senders']} senders" if r["mode"] == "throughput" else f"{c['rate']:,.0f} msg/s") \
@@ -172,6 +187,33 @@ for path in sys.argv[1:]:
     print(f"| {r['target']} | {load} | {c['polls']:,} | {lat} | {res['lost']} / {res['duplicated']} "
           f"| {f(res['acked_per_s'])} | {f(s['cpu_us_per_delivered'], '{:.0f} µs')} "
           f"| {f(s['cpu_us_per_acked'], '{:.0f} µs')} | {rss} | {'PASS' if res['pass'] else 'FAIL'} |")
+
+# Each round's ratios to the Socket.IO peer (issue #12's targets are such ratios).
+def ratio(kind, rnd, pick):
+    a, b = runs.get(("parley", kind, rnd)), runs.get(("socketio", kind, rnd))
+    try:
+        return pick(a) / pick(b)
+    except (TypeError, ZeroDivisionError):
+        return None
+
+measures = [
+    ("CPU per delivered msg, rate", "rate", lambda r: r["server"]["cpu_us_per_delivered"]),
+    ("delivery p99, rate", "rate", lambda r: (r["results"]["delivery_latency"] or {})["p99_ms"]),
+    ("acked sends/s, senders", "senders", lambda r: r["results"]["acked_per_s"]),
+    ("CPU per acked send, senders", "senders", lambda r: r["server"]["cpu_us_per_acked"]),
+    ("RSS per poll cold, rate", "rate", lambda r: r["server"]["rss_per_poll_cold_bytes"]),
+]
+rounds = sorted({k[2] for k in runs})
+if len(rounds) > 1 and any(k[0] == "socketio" for k in runs):
+    print()
+    print("| Parley / Socket.IO | " + " | ".join(f"round {n}" for n in rounds) + " | median |")
+    print("| --- |" + " ---: |" * (len(rounds) + 1))
+    for label, kind, pick in measures:
+        values = [ratio(kind, n, pick) for n in rounds]
+        known = [v for v in values if v is not None]
+        median = statistics.median(known) if known else None
+        print(f"| {label} | " + " | ".join(f(v, "{:.2f}×") for v in values)
+              + f" | {f(median, '{:.2f}×')} |")
 EOF
 echo
 echo "runs, logs and JSON in $OUT/ (table: $OUT/compare.md)"
