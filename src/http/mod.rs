@@ -15,5 +15,6 @@ pub mod openapi;
 pub mod params;
 pub mod request_metrics;
 pub mod routes;
+pub mod schemas;
 pub mod server;
 pub mod upload_spool;

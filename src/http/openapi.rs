@@ -12,15 +12,15 @@ use std::sync::OnceLock;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, Header, Ref, RefOr, Response, ResponseBuilder};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::OpenApi;
 
-use crate::domain::{Chat, Message, ReadMarkers, Typing};
 use crate::http::api::{
     agents, attachments, canned, chats, docs, health, inbox, mail, messages, metrics, ratings,
     search, settings, visitors, webhooks,
 };
 use crate::http::conn_limit::HEALTH_PATH;
 use crate::http::routes::{Access, Route, Verb, ROUTES};
+use crate::http::schemas::ErrorBody;
 
 /// The security scheme of visitor tokens (`pv_…`), from `POST /api/v1/visitors`.
 pub const VISITOR_TOKEN: &str = "visitor_token";
@@ -107,89 +107,6 @@ pub const AGENT_TOKEN: &str = "agent_token";
     )
 )]
 struct ApiDoc;
-
-/// The error shape of every non-2xx answer.
-#[derive(ToSchema)]
-#[schema(example = json!({"error": {"code": "not_found", "message": "not found"}}))]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(ToSchema)]
-pub struct ErrorDetail {
-    pub code: ErrorCode,
-    /// For people; may change between versions.
-    pub message: String,
-}
-
-/// The machine-readable error codes (see `http::error::ApiError::code`).
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum ErrorCode {
-    BadRequest,
-    Unauthorized,
-    Forbidden,
-    NotFound,
-    MethodNotAllowed,
-    Conflict,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    Invalid,
-    RateLimited,
-    RequestTimeout,
-    InsufficientStorage,
-    Unavailable,
-    Internal,
-}
-
-/// What a message poll (or a page of history) answers. Mirrors
-/// `services::messages::PollAnswer`; a unit test holds the two to the same keys.
-#[derive(ToSchema)]
-#[schema(as = PollAnswer)]
-pub struct PollAnswerSchema {
-    /// Ascending by `seq`; empty on a timeout or a typing/read-only change.
-    pub messages: Vec<Message>,
-    /// The last returned `seq`, or `after` when none: pass it as the next `after`.
-    #[schema(minimum = 0)]
-    pub next: i64,
-    /// More messages are waiting (or, with `before`, older ones exist).
-    pub has_more: bool,
-    pub chat: Chat,
-    pub typing: Typing,
-    pub read: ReadMarkers,
-    #[schema(schema_with = poll_state)]
-    pub state: u64,
-}
-
-/// An outgoing webhook, without its secret. Mirrors `store::webhooks::Webhook`; a unit test
-/// holds the two to the same keys.
-#[derive(ToSchema)]
-#[schema(as = Webhook)]
-pub struct WebhookSchema {
-    #[schema(format = "uuid")]
-    pub id: String,
-    pub url: String,
-    #[schema(value_type = Vec<WebhookEvent>)]
-    pub events: Vec<String>,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    pub disabled: bool,
-}
-
-/// The events a webhook can subscribe to (`services::webhooks::EVENTS`; a unit test holds
-/// the two to the same names).
-#[derive(ToSchema)]
-pub enum WebhookEvent {
-    #[schema(rename = "message.created")]
-    MessageCreated,
-    #[schema(rename = "chat.created")]
-    ChatCreated,
-    #[schema(rename = "chat.closed")]
-    ChatClosed,
-    /// An erasure: `{visitor_id, chat_ids}`, nothing personal.
-    #[schema(rename = "visitor.deleted")]
-    VisitorDeleted,
-}
 
 /// The document, built once.
 pub fn json() -> &'static str {
@@ -377,35 +294,6 @@ fn shared_responses() -> Vec<(&'static str, Response)> {
     ]
 }
 
-/// The schema of a string that takes one of `values`, for `#[param(schema_with = …)]`
-/// (which drops the field's doc comment: hence `description`).
-pub fn string_enum(
-    values: &[&str],
-    default: Option<&str>,
-    description: &str,
-) -> utoipa::openapi::Object {
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(values.iter().copied()))
-        .default(default.map(Into::into))
-        .description(Some(description))
-        .build()
-}
-
-/// The schema of a poll's `state`, a `u64` (utoipa's own `int64` would stop at `i64::MAX`),
-/// for the answer's field and the query parameter alike.
-pub fn poll_state() -> utoipa::openapi::Object {
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::Integer)
-        .minimum(Some(0))
-        .maximum(Some(usize::try_from(u64::MAX).unwrap_or(usize::MAX)))
-        .description(Some(
-            "A version of the chat's `typing` and `read`. Passed back as `state`, it makes the \
-             next poll answer at once if either changed in between.",
-        ))
-        .build()
-}
-
 fn error_response(description: &str) -> Response {
     ResponseBuilder::new()
         .description(description)
@@ -436,7 +324,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::domain::{ChatStatus, Sender, Visitor};
+    use crate::domain::{Chat, ChatStatus, Message, ReadMarkers, Sender, Typing, Visitor};
     use crate::http::error::ApiError;
     use crate::services::messages::PollAnswer;
     use crate::store::webhooks::Webhook;

@@ -13,10 +13,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::domain::{DomainError, Role};
+use crate::http::api::docs;
 use crate::http::body_deadline::{self, BodyDeadline};
 use crate::http::conn_limit::{self, ConnectionLimits};
 use crate::http::error::{self, ApiError};
-use crate::http::{compression, params, request_metrics, routes};
+use crate::http::{compression, openapi, params, request_metrics, routes};
 use crate::poll::Hub;
 use crate::services::agents::{self, AgentService, NewAgent};
 use crate::services::auth::{self, Sessions};
@@ -171,6 +172,7 @@ impl Application {
             web::Data::new(mail_service),
             web::Data::new(privacy),
         );
+        let api_document = web::Data::new(docs::ApiDocument(openapi::json));
         let on_connect = connections.map(|c| c.on_connect_fn());
         let server = HttpServer::new(move || {
             App::new()
@@ -188,6 +190,7 @@ impl Application {
                 .app_data(data.11.clone())
                 .app_data(data.12.clone())
                 .app_data(data.13.clone())
+                .app_data(api_document.clone())
                 .app_data(body_deadline)
                 .app_data(params::json_config())
                 .app_data(web::QueryConfig::default().error_handler(params::query_error))

@@ -7,8 +7,8 @@ use utoipa::ToSchema;
 use crate::domain::{Agent, Availability, Caller, Role};
 use crate::http::error::ApiError;
 use crate::http::extract::{client_ip, token_hash};
-use crate::http::openapi::ErrorBody;
 use crate::http::params::{JsonObject, ResourceId};
+use crate::http::schemas::ErrorBody;
 use crate::services::agents::{AgentChange, AgentService, NewAgent, SelfChange};
 
 #[derive(Debug, Deserialize, ToSchema)]

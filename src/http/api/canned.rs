@@ -7,8 +7,8 @@ use utoipa::ToSchema;
 use crate::domain::canned::CannedResponse;
 use crate::domain::Caller;
 use crate::http::error::ApiError;
-use crate::http::openapi::ErrorBody;
 use crate::http::params::{JsonObject, ResourceId};
+use crate::http::schemas::ErrorBody;
 use crate::services::canned::{self, CannedChange, NewCanned};
 use crate::store::Store;
 

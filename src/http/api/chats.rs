@@ -9,8 +9,8 @@ use crate::domain::{parse_label, Caller, Chat, ChatStatus, Labels, MessageBody};
 use crate::http::api::messages::created_or_ok;
 use crate::http::error::ApiError;
 use crate::http::extract::user_agent;
-use crate::http::openapi::{string_enum, ErrorBody};
 use crate::http::params::{double_option, json_or_default, page_limit, JsonObject, ResourceId};
+use crate::http::schemas::{string_enum, ErrorBody};
 use crate::services::chats::{AssigneeFilter, ChatChange, ChatService, ListFilter};
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::http::error::ApiError;
-use crate::http::openapi::ErrorBody;
+use crate::http::schemas::ErrorBody;
 use crate::store::Store;
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -9,8 +9,8 @@ use utoipa::{IntoParams, ToSchema};
 use crate::domain::{Caller, Visitor};
 use crate::http::error::ApiError;
 use crate::http::extract::client_ip;
-use crate::http::openapi::ErrorBody;
 use crate::http::params::{JsonObject, ResourceId};
+use crate::http::schemas::ErrorBody;
 use crate::services::mail::MailService;
 use crate::store::mail::MailStatus;
 

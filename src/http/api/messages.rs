@@ -11,8 +11,8 @@ use crate::config::Config;
 use crate::domain::{Caller, ClientId, Message, MessageBody};
 use crate::http::error::ApiError;
 use crate::http::extract::{client_ip, token_hash};
-use crate::http::openapi::{ErrorBody, PollAnswerSchema};
 use crate::http::params::{cursor_after, page_limit, poll_wait, JsonObject, ResourceId};
+use crate::http::schemas::{ErrorBody, PollAnswerSchema};
 use crate::poll::Hub;
 use crate::services::messages::{Cursor, MessageService, PollRequest};
 
@@ -101,7 +101,7 @@ pub struct PollQuery {
     #[param(minimum = 0, default = 0)]
     after: Option<i64>,
     /// The `state` of the previous answer: a newer typing/read state answers at once.
-    #[param(schema_with = crate::http::openapi::poll_state)]
+    #[param(schema_with = crate::http::schemas::poll_state)]
     state: Option<u64>,
     /// Instead of `after`: the newest messages with a `seq` below this one, a page of
     /// history (never held).

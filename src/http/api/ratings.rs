@@ -6,8 +6,8 @@ use utoipa::ToSchema;
 
 use crate::domain::{Caller, NewRating, Rating};
 use crate::http::error::ApiError;
-use crate::http::openapi::ErrorBody;
 use crate::http::params::{JsonObject, ResourceId};
+use crate::http::schemas::ErrorBody;
 use crate::services::chats::ChatService;
 
 /// A rating of a chat.

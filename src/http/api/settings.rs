@@ -14,8 +14,8 @@ use crate::domain::hours::BusinessHours;
 use crate::domain::settings::{Prechat, TeamSettings, Texts};
 use crate::domain::{Caller, MAX_BODY_CHARS};
 use crate::http::error::ApiError;
-use crate::http::openapi::ErrorBody;
 use crate::http::params::{double_option, JsonObject};
+use crate::http::schemas::ErrorBody;
 use crate::services::settings::{SettingsChange, SettingsService};
 
 /// The limits a client needs before it sends anything, and the team's status now.
