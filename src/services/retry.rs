@@ -1,6 +1,7 @@
-//! The clock and back-off of the durable outboxes (webhook deliveries, mail): times are unix
-//! milliseconds in the database, and a failed attempt waits `base · 2^(n-1)`, capped, plus
-//! up to 10% jitter so that many failures do not retry in step.
+//! The clock, back-off and failure text of the durable outboxes (webhook deliveries, mail):
+//! times are unix milliseconds in the database, a failed attempt waits `base · 2^(n-1)`,
+//! capped, plus up to 10% jitter so that many failures do not retry in step, and its error is
+//! stored as one bounded line.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -34,6 +35,22 @@ pub fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// What a failure's stored description is cut to.
+pub const MAX_ERROR_CHARS: usize = 300;
+
+/// A failed attempt's error and its causes on one line ("error sending request: …
+/// connection refused"), cut to [`MAX_ERROR_CHARS`] characters: what an outbox stores.
+pub fn describe_failure(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text.chars().take(MAX_ERROR_CHARS).collect()
+}
+
 /// The time from `now` to `at` (unix ms), zero if it has passed.
 pub fn until(at: i64, now: i64) -> Duration {
     Duration::from_millis(u64::try_from(at.saturating_sub(now)).unwrap_or(0))
@@ -63,5 +80,28 @@ mod tests {
         }
         assert_eq!(until(500, 1_000), Duration::ZERO);
         assert_eq!(until(1_500, 1_000), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_failure_is_described_with_its_causes_on_one_bounded_line() {
+        #[derive(Debug)]
+        struct Wrapped(std::io::Error);
+        impl std::fmt::Display for Wrapped {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("sending failed")
+            }
+        }
+        impl std::error::Error for Wrapped {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let wrapped = Wrapped(std::io::Error::other("connection reset"));
+        assert_eq!(
+            describe_failure(&wrapped),
+            "sending failed: connection reset"
+        );
+        let long = Wrapped(std::io::Error::other("é".repeat(1_000)));
+        assert_eq!(describe_failure(&long).chars().count(), MAX_ERROR_CHARS);
     }
 }

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::{self, Caller, Chat, DomainError, Message};
 use crate::metrics;
 use crate::services::outbound_guard;
-use crate::services::retry::{millis, now_ms, retry_at, until};
+use crate::services::retry::{describe_failure, millis, now_ms, retry_at, until};
 use crate::store::webhooks::{self as queue, Head, NewDelivery, Webhook};
 use crate::store::{Backend, Db, Store};
 
@@ -57,8 +57,6 @@ const IDLE_RECHECK: Duration = Duration::from_secs(60);
 /// Finished deliveries are kept this long (for support), then pruned.
 const KEEP_FINISHED: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
-/// What a failure's stored description is cut to.
-const MAX_ERROR_CHARS: usize = 300;
 /// How long a PostgreSQL worker's claim on a head lasts: well past a send ([`SEND_TIMEOUT`])
 /// and the write of its outcome. A worker that dies mid-send delays the head this long.
 const CLAIM_LEASE: Duration = Duration::from_secs(120);
@@ -554,7 +552,7 @@ impl Worker {
         let outcome = match sent {
             Ok(response) if response.status().is_success() => Ok(()),
             Ok(response) => Err(format!("HTTP {}", response.status().as_u16())),
-            Err(e) => Err(describe(&e.without_url())),
+            Err(e) => Err(describe_failure(&e.without_url())),
         };
         self.record(&head, outcome).await;
     }
@@ -614,18 +612,6 @@ impl Worker {
             Err(e) => log::warn!("could not prune webhook deliveries: {e}"),
         }
     }
-}
-
-/// An error and its causes on one line ("error sending request: … connection refused").
-fn describe(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text.chars().take(MAX_ERROR_CHARS).collect()
 }
 
 #[cfg(test)]

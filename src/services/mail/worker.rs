@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Mail, MailSettings};
 use crate::metrics;
-use crate::services::retry::{millis, now_ms, retry_at, until};
+use crate::services::retry::{describe_failure, millis, now_ms, retry_at, until};
 use crate::store::mail::{self as outbox, Pending};
 use crate::store::{Backend, Store};
 
@@ -32,7 +32,6 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
 /// scheduled work it was not woken for).
 const IDLE_RECHECK: Duration = Duration::from_secs(30);
 const MAX_IN_FLIGHT: usize = 8;
-const MAX_ERROR_CHARS: usize = 300;
 
 /// Starts the worker on the current runtime if mail is on; it stops with `shutdown`.
 pub fn start_worker(
@@ -216,8 +215,8 @@ impl Worker {
             Err(why) => Outcome::Refused(why),
             Ok(message) => match self.transport.send(message).await {
                 Ok(_) => Outcome::Sent,
-                Err(e) if e.is_permanent() => Outcome::Refused(describe(&e)),
-                Err(e) => Outcome::Retry(describe(&e)),
+                Err(e) if e.is_permanent() => Outcome::Refused(describe_failure(&e)),
+                Err(e) => Outcome::Retry(describe_failure(&e)),
             },
         };
         self.record(&mail, outcome).await;
@@ -281,16 +280,4 @@ impl Worker {
             Err(e) => log::warn!("could not prune the mail outbox: {e}"),
         }
     }
-}
-
-/// An error and its causes on one line.
-fn describe(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text.chars().take(MAX_ERROR_CHARS).collect()
 }
