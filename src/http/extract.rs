@@ -3,7 +3,8 @@
 
 use std::net::IpAddr;
 
-use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{dev::Payload, web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 use crate::config::Config;
@@ -13,18 +14,31 @@ use crate::http::error::ApiError;
 use crate::services::auth::{hash_token, Sessions};
 use crate::services::presence::Presence;
 
-/// The bearer token of a request, if it has a well-formed one.
-pub fn bearer(req: &HttpRequest) -> Option<&str> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+/// The bearer token in a request's headers, if it has a well-formed one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= 128)
         .then_some(token)
 }
 
+/// The hash of a held request's bearer token, taken out of its headers before the handler
+/// runs (see `held_request`): a parked poll keeps 32 bytes instead of a header map.
+#[derive(Clone, Copy)]
+pub struct HeldToken(pub [u8; 32]);
+
+/// The hash of the request's bearer token, if it has a well-formed one.
+fn bearer_hash(req: &HttpRequest) -> Option<[u8; 32]> {
+    if let Some(held) = req.extensions().get::<HeldToken>() {
+        return Some(held.0);
+    }
+    bearer(req.headers()).map(hash_token)
+}
+
 /// The hash of the request's bearer token, or `401`.
 pub fn token_hash(req: &HttpRequest) -> Result<[u8; 32], ApiError> {
-    bearer(req).map(hash_token).ok_or(ApiError::Unauthorized)
+    bearer_hash(req).ok_or(ApiError::Unauthorized)
 }
 
 /// Every protected handler takes a `Caller`: a request without a live token gets `401`.
@@ -37,7 +51,7 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let sessions = req.app_data::<web::Data<Sessions>>().cloned();
         let presence = req.app_data::<web::Data<Presence>>().cloned();
-        let hash = bearer(req).map(hash_token);
+        let hash = bearer_hash(req);
         Box::pin(async move {
             let (Some(sessions), Some(hash)) = (sessions, hash) else {
                 return Err(ApiError::Unauthorized);

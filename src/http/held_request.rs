@@ -10,24 +10,35 @@
 //! A browser's poll carries a dozen headers (User-Agent, Accept-*, Referer, `sec-ch-ua*`,
 //! `Sec-Fetch-*`…), ~700 bytes that nothing reads once the outer middleware has run (the
 //! compression middleware reads Accept-Encoding before it calls the route). A held `GET`
-//! keeps only [`KEPT_WHILE_HELD`]; anything else that reads a header must run outside.
+//! keeps only [`KEPT_WHILE_HELD`]; anything else that reads a header must run outside. Its
+//! token, the one header the handler reads, moves to a [`HeldToken`] (its hash, 32 bytes):
+//! even a map of one header is a table of four ~200-byte slots, and most polls carry no
+//! other header that is kept, so most parked polls hold no map at all.
 
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderMap, HeaderName, AUTHORIZATION, FORWARDED, X_FORWARDED_FOR};
+use actix_web::http::header::{HeaderMap, HeaderName, FORWARDED, X_FORWARDED_FOR};
 use actix_web::http::Method;
+use actix_web::HttpMessage;
 
-/// What a held `GET` still reads: its token (the handler) and, when it ends, the client's
-/// address behind a proxy (the request log, `request_metrics`).
-const KEPT_WHILE_HELD: [HeaderName; 3] = [AUTHORIZATION, X_FORWARDED_FOR, FORWARDED];
+use crate::http::extract::{bearer, HeldToken};
+use crate::services::auth::hash_token;
 
-/// Middleware (`wrap_fn`) for a route that holds its requests: trims (`GET`) or compacts
-/// (other methods: their bodies need Content-Type and Content-Length) the header map, then
-/// calls the route.
+/// What a held `GET` still reads from its headers once its token has moved to a
+/// [`HeldToken`]: when it ends, the client's address behind a proxy (the request log,
+/// `request_metrics`).
+const KEPT_WHILE_HELD: [HeaderName; 2] = [X_FORWARDED_FOR, FORWARDED];
+
+/// Middleware (`wrap_fn`) for a route that holds its requests: moves the token of a `GET`
+/// out of its headers and trims them, or compacts them (other methods: their bodies need
+/// Content-Type and Content-Length), then calls the route.
 pub fn compact<S, B>(mut req: ServiceRequest, route: &S) -> S::Future
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
 {
     if req.method() == Method::GET {
+        if let Some(hash) = bearer(req.headers()).map(hash_token) {
+            req.extensions_mut().insert(HeldToken(hash));
+        }
         keep_only(req.headers_mut(), &KEPT_WHILE_HELD);
     } else {
         compact_headers(req.headers_mut());
@@ -36,9 +47,13 @@ where
 }
 
 /// Replaces `headers` with a map of only the `kept` names (every value of each), sized to
-/// them.
+/// them: with none of them, an empty map, which allocates nothing.
 fn keep_only(headers: &mut HeaderMap, kept: &[HeaderName]) {
-    let mut trimmed = HeaderMap::with_capacity(kept.len());
+    let present = kept
+        .iter()
+        .filter(|name| headers.contains_key(*name))
+        .count();
+    let mut trimmed = HeaderMap::with_capacity(present);
     for name in kept {
         for value in headers.get_all(name) {
             trimmed.append(name.clone(), value.clone());
@@ -89,7 +104,7 @@ mod tests {
     }
 
     #[test]
-    fn a_held_get_keeps_its_token_and_forwarding_headers_only() {
+    fn a_held_get_keeps_its_forwarding_headers_only() {
         let mut headers = HeaderMap::with_capacity(16);
         headers.append(HOST, HeaderValue::from_static("127.0.0.1:8080"));
         headers.append(AUTHORIZATION, HeaderValue::from_static("Bearer pv_x"));
@@ -97,12 +112,22 @@ mod tests {
         headers.append(X_FORWARDED_FOR, HeaderValue::from_static("192.0.2.1"));
         headers.append(X_FORWARDED_FOR, HeaderValue::from_static("198.51.100.2"));
         keep_only(&mut headers, &KEPT_WHILE_HELD);
-        assert_eq!(headers.len(), 3);
-        assert_eq!(headers.get(AUTHORIZATION).unwrap(), "Bearer pv_x");
+        assert_eq!(headers.len(), 2);
         let forwarded: Vec<&HeaderValue> = headers.get_all(X_FORWARDED_FOR).collect();
         assert_eq!(forwarded, ["192.0.2.1", "198.51.100.2"]);
         assert!(headers.get(HOST).is_none() && headers.get(ACCEPT).is_none());
+        assert!(headers.get(AUTHORIZATION).is_none());
         assert!(headers.capacity() < 16, "capacity {}", headers.capacity());
+    }
+
+    #[test]
+    fn a_held_get_without_forwarding_headers_keeps_an_empty_map_with_no_table() {
+        let mut headers = HeaderMap::with_capacity(16);
+        headers.append(HOST, HeaderValue::from_static("127.0.0.1:8080"));
+        headers.append(AUTHORIZATION, HeaderValue::from_static("Bearer pv_x"));
+        keep_only(&mut headers, &KEPT_WHILE_HELD);
+        assert!(headers.is_empty());
+        assert_eq!(headers.capacity(), 0);
     }
 
     #[test]

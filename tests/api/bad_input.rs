@@ -103,22 +103,43 @@ async fn unknown_paths_and_methods_answer_in_the_error_shape() {
 #[tokio::test]
 async fn odd_bearer_headers_are_unauthorized_not_errors() {
     let app = spawn_app().await;
-    for value in [
-        "Bearer",
-        "Bearer ",
-        "Basic abc",
-        "bearer x y",
-        &format!("Bearer {}", "a".repeat(5000)),
-    ] {
-        let response = app
-            .client
-            .get(app.url("/api/v1/chats/mine"))
-            .header("authorization", value)
-            .send()
-            .await
-            .unwrap();
+    let chat = app.new_visitor_chat().await;
+    // The held routes take the token out of the headers before their handlers run.
+    let held_poll = format!("/api/v1/chats/{}/messages?wait=1", chat.chat_id);
+    for path in ["/api/v1/chats/mine", &held_poll, "/api/v1/inbox?wait=1"] {
+        for value in [
+            "Bearer",
+            "Bearer ",
+            "Basic abc",
+            "bearer x y",
+            "Bearer pv_not-a-real-token",
+            &format!("Bearer {}", "a".repeat(5000)),
+        ] {
+            let response = app
+                .client
+                .get(app.url(path))
+                .header("authorization", value)
+                .send()
+                .await
+                .unwrap();
+            crate::helpers::TestApp::reply(response)
+                .await
+                .assert_error(401, "unauthorized");
+        }
+        let response = app.client.get(app.url(path)).send().await.unwrap();
         crate::helpers::TestApp::reply(response)
             .await
             .assert_error(401, "unauthorized");
     }
+    // The same token, sent with a lower-case scheme, still opens the held poll.
+    let response = app
+        .client
+        .get(app.url(&format!("/api/v1/chats/{}/messages", chat.chat_id)))
+        .header("authorization", format!("bearer {}", chat.token))
+        .send()
+        .await
+        .unwrap();
+    crate::helpers::TestApp::reply(response)
+        .await
+        .assert_status(200);
 }
