@@ -193,7 +193,7 @@ def ratio(kind, rnd, pick):
     a, b = runs.get(("parley", kind, rnd)), runs.get(("socketio", kind, rnd))
     try:
         return pick(a) / pick(b)
-    except (TypeError, ZeroDivisionError):
+    except (TypeError, KeyError, ZeroDivisionError):  # a run without pollers delivers nothing
         return None
 
 measures = [
