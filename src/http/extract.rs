@@ -15,7 +15,7 @@ use crate::services::auth::{hash_token, Sessions};
 use crate::services::presence::Presence;
 
 /// The bearer token in a request's headers, if it has a well-formed one.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
@@ -28,12 +28,18 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 #[derive(Clone, Copy)]
 pub struct HeldToken(pub [u8; 32]);
 
+/// The hash of the bearer token in these headers, if they have a well-formed one: what the
+/// sessions are looked up by.
+pub fn hashed_bearer(headers: &HeaderMap) -> Option<[u8; 32]> {
+    bearer(headers).map(hash_token)
+}
+
 /// The hash of the request's bearer token, if it has a well-formed one.
 fn bearer_hash(req: &HttpRequest) -> Option<[u8; 32]> {
     if let Some(held) = req.extensions().get::<HeldToken>() {
         return Some(held.0);
     }
-    bearer(req.headers()).map(hash_token)
+    hashed_bearer(req.headers())
 }
 
 /// The hash of the request's bearer token, or `401`.

@@ -20,8 +20,7 @@ use actix_web::http::header::{HeaderMap, HeaderName, FORWARDED, X_FORWARDED_FOR}
 use actix_web::http::Method;
 use actix_web::HttpMessage;
 
-use crate::http::extract::{bearer, HeldToken};
-use crate::services::auth::hash_token;
+use crate::http::extract::{hashed_bearer, HeldToken};
 
 /// What a held `GET` still reads from its headers once its token has moved to a
 /// [`HeldToken`]: when it ends, the client's address behind a proxy (the request log,
@@ -36,7 +35,7 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
 {
     if req.method() == Method::GET {
-        if let Some(hash) = bearer(req.headers()).map(hash_token) {
+        if let Some(hash) = hashed_bearer(req.headers()) {
             req.extensions_mut().insert(HeldToken(hash));
         }
         keep_only(req.headers_mut(), &KEPT_WHILE_HELD);

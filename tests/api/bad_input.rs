@@ -126,12 +126,11 @@ async fn odd_bearer_headers_are_unauthorized_not_errors() {
                 .await
                 .assert_error(401, "unauthorized");
         }
-        let response = app.client.get(app.url(path)).send().await.unwrap();
-        crate::helpers::TestApp::reply(response)
+        app.call("GET", path, None, None)
             .await
             .assert_error(401, "unauthorized");
     }
-    // The same token, sent with a lower-case scheme, still opens the held poll.
+    // A valid token with a lower-case scheme still opens the held route.
     let response = app
         .client
         .get(app.url(&format!("/api/v1/chats/{}/messages", chat.chat_id)))
